@@ -1,0 +1,5 @@
+import sys
+
+from inscl.cli import main
+
+sys.exit(main())
