@@ -15,13 +15,21 @@ from typing import Any, Iterable, Iterator
 from inscl.errors import InputError
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
+    """Writes ``text`` to ``path`` atomically, with the usual (umask) permissions."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, _umask_mode())  # mkstemp creates 0600; readers expect normal file modes
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
