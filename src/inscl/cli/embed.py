@@ -1,0 +1,94 @@
+"""``inscl embed``: fill the embedding cache for every distinct instruction of a task stream.
+
+With ``--out`` the embeddings are also written (atomically) as ``.npz`` with arrays
+``texts`` and ``embeddings``, or as JSONL for any other suffix: the formats
+``inscl plan --embeddings`` reads. ``--tags FILE`` adds the tags of a tag file (raw and
+normalised), so that the same file can also serve the tag merging of the planner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from inscl.errors import InputError
+
+
+def default_cache_dir() -> Path:
+    """``$INSCL_CACHE_DIR`` or ``~/.cache/inscl`` (the default of every command)."""
+    return Path(os.environ.get("INSCL_CACHE_DIR", Path.home() / ".cache" / "inscl"))
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "embed", help="embed the distinct instructions of tasks (cached), optionally write them to a file",
+        description="Encode every distinct instruction of the given tasks into the embedding cache; with "
+                    "--out also write them as .npz (texts, embeddings) or JSONL for `inscl plan --embeddings`.")
+    p.add_argument("--tasks", nargs="+", required=True, metavar="DIR|FILE",
+                   help="task directory (one file per task, or a SuperNI folder with categories.json) or files")
+    p.add_argument("--encoder", default="minilm", metavar="SPEC",
+                   help="hashing, minilm (default, the packaged all-MiniLM-L6-v2), st:PATH, causal:PATH")
+    p.add_argument("--cache-dir", type=Path, metavar="DIR",
+                   help="embedding cache (default $INSCL_CACHE_DIR or ~/.cache/inscl)")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write texts and embeddings (.npz, else JSONL)")
+    p.add_argument("--tags", type=Path, metavar="FILE",
+                   help="also embed the tags of this tag file (JSONL from `inscl tag`, or JSON)")
+    p.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--batch-size", type=int, default=64, help="texts per model call (default 64)")
+    p.set_defaults(func=run)
+    return p
+
+
+def tag_texts(tags: dict[str, list[str]]) -> list[str]:
+    """Distinct raw tags of a tag table plus their normalised forms (when inscl.tags exists)."""
+    raw = list(dict.fromkeys(t for ts in tags.values() for t in ts))
+    try:
+        from inscl.tags import normalize_tag
+    except ImportError:
+        return raw
+    return list(dict.fromkeys(raw + [n for n in map(normalize_tag, raw) if n]))
+
+
+def run(args: argparse.Namespace) -> int:
+    from inscl.encoders import make_encoder
+    from inscl.loaders import load_tasks
+
+    if args.batch_size < 1:
+        raise InputError(f"must be >= 1, got {args.batch_size}", field="--batch-size")
+    if args.out is not None and args.out.is_dir():
+        raise InputError("is a directory; give a file name (.npz or .jsonl)", path=args.out, field="--out")
+    quiet = bool(getattr(args, "quiet", False))
+    tasks = load_tasks(args.tasks)
+    texts = list(dict.fromkeys(s for t in tasks for s in t.instructions()))
+    if not texts:
+        raise InputError("no instructions found", field="--tasks")
+    if args.tags is not None:
+        from inscl.precomputed import load_tags
+
+        texts = list(dict.fromkeys(texts + tag_texts(load_tags(args.tags))))
+    try:
+        encoder = make_encoder(args.encoder, cache_dir=args.cache_dir or default_cache_dir(), device=args.device,
+                               batch_size=args.batch_size, progress=False if quiet else None)
+    except InputError as exc:
+        raise InputError(exc.reason, path=exc.path, line=exc.line, field=exc.field or "--encoder") from None
+    cache = getattr(encoder, "cache", None)
+    before = len(cache) if cache is not None else None
+    matrix = encoder.encode(texts)
+    if args.out is not None:
+        from inscl.precomputed import save_embeddings
+
+        save_embeddings(args.out, texts, matrix)
+    if not quiet:
+        new = f", {len(cache) - before} newly encoded" if cache is not None and before is not None else ""
+        print(f"{len(texts)} texts from {len(tasks)} tasks embedded with {encoder.id} "
+              f"(dim {matrix.shape[1]}{new})" + (f"; wrote {args.out}" if args.out else ""))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from inscl.cli import main
+
+    sys.exit(main(["embed", *sys.argv[1:]]))

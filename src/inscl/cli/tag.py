@@ -1,0 +1,121 @@
+"""``inscl tag``: intention tags for every distinct instruction of a task stream.
+
+Results are appended to the tag cache as they arrive (``--cache-dir``), so an
+interrupted run resumes where it stopped. With ``--out`` the tags of these tasks are
+written (atomically) as JSONL ``{"instruction", "tags", "tagger"}`` — the file
+``inscl plan --tags`` reads. Instructions that could not be tagged are listed in the
+cache's ``failures.jsonl``; then the exit status is 1 and ``--out`` is written only with
+``--allow-failures`` (failed instructions get no tags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from inscl.cli.embed import default_cache_dir
+from inscl.errors import InputError
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "tag", help="tag the intentions of every distinct instruction (cached, resumable)",
+        description="Tag every distinct instruction of the given tasks with intention tags (InsTag prompt "
+                    "for LLM taggers) into an append-only cache; with --out write them for `inscl plan --tags`.")
+    p.add_argument("--tasks", nargs="+", required=True, metavar="DIR|FILE",
+                   help="task directory (one file per task, or a SuperNI folder with categories.json) or files")
+    p.add_argument("--tagger", default="offline", metavar="SPEC",
+                   help="offline (default), offline:ENCODER, openai:MODEL, local:PATH")
+    p.add_argument("--cache-dir", type=Path, metavar="DIR",
+                   help="tag cache (default $INSCL_CACHE_DIR or ~/.cache/inscl)")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write the tags of these tasks as JSONL")
+    p.add_argument("--allow-failures", action="store_true",
+                   help="write --out even when some instructions failed (they get no tags)")
+    g = p.add_argument_group("openai:MODEL")
+    g.add_argument("--base-url", metavar="URL",
+                   help="chat-completions base URL (default $INSCL_OPENAI_BASE_URL, $OPENAI_BASE_URL, "
+                        "or https://api.openai.com/v1); the key comes from $OPENAI_API_KEY")
+    g.add_argument("--concurrency", type=int, help="requests in flight (default 4)")
+    g.add_argument("--timeout", type=float, help="seconds per request (default 60)")
+    g.add_argument("--max-retries", type=int, help="retries of a transient failure (default 5)")
+    g.add_argument("--backoff-base", type=float, help="first retry delay in seconds, doubled each time (default 1)")
+    g.add_argument("--backoff-max", type=float, help="longest retry delay in seconds (default 60)")
+    g = p.add_argument_group("local:PATH")
+    g.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
+    g.add_argument("--max-new-tokens", type=int, help="generated tokens per reply (default 256)")
+    g = p.add_argument_group("offline")
+    g.add_argument("--top-k", type=int, help="tags per instruction (default 5)")
+    p.set_defaults(func=run)
+    return p
+
+
+_OPTIONS = {"openai:": ("base_url", "concurrency", "timeout", "max_retries", "backoff_base", "backoff_max"),
+            "local:": ("device", "max_new_tokens"), "offline": ("top_k",)}
+
+
+def _tagger_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given on the command line, checked against the tagger kind."""
+    given = {name: getattr(args, name) for names in _OPTIONS.values() for name in names
+             if getattr(args, name) is not None}
+    allowed = next((names for prefix, names in _OPTIONS.items() if args.tagger.startswith(prefix)), ())
+    for name in given:
+        if name not in allowed:
+            raise InputError(f"does not apply to tagger {args.tagger!r}", field="--" + name.replace("_", "-"))
+        if name in ("concurrency", "max_retries", "max_new_tokens", "top_k") and given[name] < (
+                0 if name == "max_retries" else 1):
+            raise InputError(f"must be >= {0 if name == 'max_retries' else 1}, got {given[name]}",
+                             field="--" + name.replace("_", "-"))
+        if name in ("timeout", "backoff_max") and given[name] <= 0 or name == "backoff_base" and given[name] < 0:
+            raise InputError(f"out of range: {given[name]}", field="--" + name.replace("_", "-"))
+    return given
+
+
+def run(args: argparse.Namespace) -> int:
+    from inscl.jsonio import write_jsonl
+    from inscl.loaders import load_tasks
+    from inscl.taggers import make_tagger
+
+    quiet = bool(getattr(args, "quiet", False))
+    if args.out is not None and args.out.is_dir():
+        raise InputError("is a directory; give a file name (.jsonl)", path=args.out, field="--out")
+    options = _tagger_options(args)
+    tasks = load_tasks(args.tasks)
+    instructions = list(dict.fromkeys(s for t in tasks for s in t.instructions()))
+    if not instructions:
+        raise InputError("no instructions found", field="--tasks")
+    try:
+        tagger = make_tagger(args.tagger, cache_dir=args.cache_dir or default_cache_dir(),
+                             progress=False if quiet else None, **options)
+    except InputError as exc:
+        raise InputError(exc.reason, path=exc.path, line=exc.line, field=exc.field or "--tagger") from None
+    tags = tagger.tag(instructions)
+    failures = list(getattr(tagger, "last_failures", []))
+    failed = {f.instruction for f in failures}
+    if args.out is not None and (not failures or args.allow_failures):
+        write_jsonl(args.out, ({"instruction": s, "tags": tags.get(s, []), "tagger": tagger.id}
+                               for s in instructions))
+    new = getattr(tagger, "last_tagged", len(instructions))
+    if not quiet:
+        distinct = len({t for s in instructions for t in tags.get(s, [])})
+        print(f"{len(instructions)} instructions from {len(tasks)} tasks: {len(instructions) - new} from cache, "
+              f"{new - len(failed)} newly tagged, {len(failed)} failed; {distinct} distinct tags "
+              f"({tagger.id})" + (f"; wrote {args.out}" if args.out and (not failures or args.allow_failures)
+                                  else ""))
+    if failures:
+        cache = getattr(tagger, "cache", None)
+        where = f" (details in {cache.failures_path})" if cache is not None else ""
+        print(f"inscl tag: {len(failures)} instruction(s) could not be tagged{where}; rerun to retry them"
+              + ("" if args.allow_failures or args.out is None else f"; {args.out} not written"),
+              file=sys.stderr)
+        for f in failures[:5]:
+            print(f"  {f.instruction[:60]!r}: {f.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from inscl.cli import main
+
+    sys.exit(main(["tag", *sys.argv[1:]]))

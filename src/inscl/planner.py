@@ -1,0 +1,420 @@
+"""The replay planner: which examples of tasks 1..t-1 are replayed when training task t.
+
+:class:`ReplayPlanner` is online: :meth:`ReplayPlanner.add_task` registers the next task
+of the stream and returns its :class:`StagePlan` right away, so a plan can grow as tasks
+arrive. Everything a stage uses is cached across stages: every distinct instruction (and
+tag) is encoded once, the Wasserstein distance of a pair of tasks is computed once. The
+InsInfo scores are recomputed at every stage, because the tag frequencies change as
+instructions arrive.
+
+Randomness comes from one :class:`numpy.random.Generator` per (seed, stage, previous
+task), so a plan depends only on the seed and the tasks up to the stage: adding a task
+never changes an earlier stage, and the same seed gives the same plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from inscl.encoders.base import Encoder
+from inscl.errors import ConfigError, InputError
+from inscl.strategies import STRATEGIES, Strategy
+from inscl.taggers.base import Tagger
+from inscl.task import Example, Task
+
+__all__ = ["BudgetWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "example_text", "plan_stream"]
+
+log = logging.getLogger(__name__)
+
+PLAN_FORMAT_VERSION = 1
+
+
+class BudgetWarning(UserWarning):
+    """The replay budget asks for more examples than a previous task (or all of them) holds."""
+
+
+@dataclass
+class PlannerConfig:
+    """Parameters of a :class:`ReplayPlanner` (validated on construction).
+
+    Attributes
+    ----------
+    strategy:
+        A name in :data:`inscl.strategies.STRATEGIES`.
+    budget:
+        Examples per previous task; stage t replays ``budget * (t - 1)`` in all.
+    seed:
+        Seed of every random choice (selection, tie breaking).
+    distribution:
+        ``"real"`` weighs an instruction by its share of the task's examples,
+        ``"uniform"`` weighs the distinct instructions equally.
+    wasserstein:
+        ``"exact"`` (POT ``emd2``), ``"sinkhorn"``, or ``"auto"`` (exact when both tasks
+        have at most ``max_exact`` distinct instructions).
+    max_exact:
+        Size limit of the exact solver under ``"auto"``.
+    sinkhorn_reg:
+        Entropic regularisation of the Sinkhorn solver.
+    dbscan_eps, dbscan_min_samples:
+        DBSCAN parameters (cosine distance) for merging near-synonym tags.
+    """
+
+    strategy: str = "inscl"
+    budget: int = 200
+    seed: int = 0
+    distribution: str = "real"
+    wasserstein: str = "auto"
+    max_exact: int = 2000
+    sinkhorn_reg: float = 0.01
+    dbscan_eps: float = 0.1
+    dbscan_min_samples: int = 5
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.strategy!r}; valid strategies: {', '.join(STRATEGIES)}",
+                              field="strategy")
+        _check_int(self.budget, "budget", 0)
+        _check_int(self.seed, "seed", 0)
+        _check_choice(self.distribution, "distribution", ("real", "uniform"))
+        _check_choice(self.wasserstein, "wasserstein", ("auto", "exact", "sinkhorn"))
+        _check_int(self.max_exact, "max_exact", 1)
+        _check_float(self.sinkhorn_reg, "sinkhorn_reg", low=0.0, high=None)
+        # Cosine distances live in [0, 2].
+        _check_float(self.dbscan_eps, "dbscan_eps", low=0.0, high=2.0)
+        _check_int(self.dbscan_min_samples, "dbscan_min_samples", 1)
+        self.budget, self.seed = int(self.budget), int(self.seed)
+        self.max_exact, self.dbscan_min_samples = int(self.max_exact), int(self.dbscan_min_samples)
+        self.sinkhorn_reg = float(self.sinkhorn_reg)
+        self.dbscan_eps = float(self.dbscan_eps)
+
+    @property
+    def strategy_spec(self) -> Strategy:
+        return STRATEGIES[self.strategy]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "PlannerConfig":
+        """Builds a config from a mapping; an unknown key is a :class:`ConfigError`."""
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"unknown planner parameter {key!r}; valid: {', '.join(sorted(known))}",
+                                  field=str(key))
+        return cls(**dict(data))
+
+
+@dataclass
+class StagePlan:
+    """The replay of one stage: which examples of each previous task are mixed in.
+
+    ``quotas``, ``available``, ``distances``, ``insinfo`` and ``selected`` are keyed by
+    previous task name (empty at stage 1). ``insinfo`` maps each instruction of a
+    previous task to its score at this stage; ``selected`` lists example ids in the
+    order of ``replay``.
+    """
+
+    index: int
+    task: str
+    quotas: dict[str, int] = field(default_factory=dict)
+    available: dict[str, int] = field(default_factory=dict)
+    distances: dict[str, float] = field(default_factory=dict)
+    insinfo: dict[str, dict[str, float]] = field(default_factory=dict)
+    selected: dict[str, list[str]] = field(default_factory=dict)
+    replay: list[Example] = field(default_factory=list)
+    wasserstein_method: str | None = None
+
+    @property
+    def replay_total(self) -> int:
+        return len(self.replay)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stage's entry of ``plan.json`` (``replay`` is given by ``selected``)."""
+        return {"index": self.index, "task": self.task, "quotas": dict(self.quotas),
+                "available": dict(self.available), "distances": dict(self.distances),
+                "insinfo": {t: dict(s) for t, s in self.insinfo.items()},
+                "selected": {t: list(ids) for t, ids in self.selected.items()},
+                "wasserstein_method": self.wasserstein_method, "replay_total": self.replay_total}
+
+
+def example_text(example: Example) -> str:
+    """The text embedded for an example (prototype-data): instruction, then input."""
+    return f"{example.instruction}\n\n{example.input}" if example.input else example.instruction
+
+
+class _MemoEncoder:
+    """Wraps an encoder so each distinct text is encoded once for the planner's lifetime."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.inner = encoder
+        self.id = encoder.id
+        self._vectors: dict[str, np.ndarray] = {}
+        self._dim: int | None = None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if new:
+            matrix = np.asarray(self.inner.encode(new), dtype=np.float32)
+            if matrix.ndim != 2 or matrix.shape[0] != len(new):
+                raise ValueError(f"encoder {self.id!r} returned shape {matrix.shape} for {len(new)} texts")
+            self._dim = matrix.shape[1]
+            self._vectors.update(zip(new, matrix))
+        if not texts:
+            return np.zeros((0, self._dim or 0), dtype=np.float32)
+        return np.stack([self._vectors[t] for t in texts])
+
+
+class ReplayPlanner:
+    """Plans replay online, one task at a time (see the module docstring).
+
+    Parameters
+    ----------
+    config:
+        The :class:`PlannerConfig`.
+    encoder:
+        Encodes instructions (and, for ``prototype-data``, examples).
+    tags:
+        Raw intention tags: a mapping ``{instruction: [tags]}`` or a
+        :class:`inscl.taggers.Tagger` (called once per new instruction). Required by
+        strategies that use InsInfo.
+    tag_encoder:
+        Encodes tags for merging near-synonyms; ``encoder`` when omitted.
+    progress:
+        Show progress bars; ``None`` shows them only on a terminal.
+    """
+
+    def __init__(self, config: PlannerConfig, encoder: Encoder,
+                 tags: Mapping[str, Sequence[str]] | Tagger | None = None,
+                 tag_encoder: Encoder | None = None, progress: bool | None = None) -> None:
+        if not isinstance(config, PlannerConfig):
+            raise TypeError(f"config must be a PlannerConfig, got {type(config).__name__}")
+        self.config = config
+        self.strategy: Strategy = config.strategy_spec
+        if self.strategy.needs_tags and tags is None:
+            raise ConfigError(f"strategy {config.strategy!r} needs intention tags (InsInfo): pass tags= "
+                              "a mapping {instruction: [tags]} or a Tagger", field="tags")
+        self.encoder = encoder
+        self._encoder = _MemoEncoder(encoder)
+        self._tag_encoder = _MemoEncoder(tag_encoder) if tag_encoder is not None else self._encoder
+        self._tagger: Tagger | None = tags if isinstance(tags, Tagger) and not isinstance(tags, Mapping) else None
+        self._tag_table: Mapping[str, Sequence[str]] | None = None if self._tagger is not None else tags
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.tasks: list[Task] = []
+        self.stages: list[StagePlan] = []
+        self._raw_tags: dict[str, list[str]] = {}
+        self._distances: dict[tuple[str, str], Any] = {}
+
+    # ----------------------------------------------------------------------------------
+    @property
+    def order(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    def add_task(self, task: Task) -> StagePlan:
+        """Registers ``task`` as the next stage and returns that stage's replay plan."""
+        self._check_task(task)
+        index = len(self.tasks) + 1
+        previous = list(self.tasks)
+        self.tasks.append(task)
+        try:
+            stage = self._plan_stage(index, task, previous)
+        except BaseException:
+            self.tasks.pop()  # a failed stage leaves the planner as it was
+            raise
+        self.stages.append(stage)
+        return stage
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``plan.json`` document (see docs/architecture.md and docs/planner.md)."""
+        c = self.config
+        return {"format_version": PLAN_FORMAT_VERSION, "strategy": c.strategy, "budget": c.budget,
+                "seed": c.seed, "order": self.order, "config": c.to_dict(), "encoder": self.encoder.id,
+                "tag_encoder": self._tag_encoder.id if self.strategy.selector == "insinfo" else None,
+                "stages": [s.to_dict() for s in self.stages]}
+
+    # ----------------------------------------------------------------------------------
+    def _check_task(self, task: Task) -> None:
+        if not isinstance(task, Task):
+            raise TypeError(f"expected a Task, got {type(task).__name__}")
+        if not task.name:
+            raise InputError("task has no name", field="task")
+        if task.name in self.order:
+            raise InputError(f"task {task.name!r} is already in the stream (stage "
+                             f"{self.order.index(task.name) + 1})", field="task")
+        if not task.examples:
+            raise InputError(f"task {task.name!r} has no examples", field="task")
+        seen: set[str] = set()
+        for e in task.examples:
+            if e.id in seen:
+                raise InputError(f"example id {e.id!r} appears twice in task {task.name!r}", field="id")
+            seen.add(e.id)
+
+    def _plan_stage(self, index: int, task: Task, previous: list[Task]) -> StagePlan:
+        stage = StagePlan(index=index, task=task.name)
+        if not previous:
+            return stage  # stage 1: nothing to replay
+        rule = self.strategy.quotas
+        stage.available = {p.name: len(p) for p in previous}
+        if rule == "dynamic":
+            results = {p.name: self._distance(p, task) for p in previous}
+            stage.distances = {name: float(w.value) for name, w in results.items()}
+            methods = sorted({w.method for w in results.values()})
+            stage.wasserstein_method = methods[0] if len(methods) == 1 else "mixed"
+        stage.quotas = self._quotas(rule, stage.available, stage.distances, index)
+        scores: dict[str, float] = {}
+        if self.strategy.selector == "insinfo":
+            scores = self._insinfo(previous + [task])
+            stage.insinfo = {p.name: {s: float(scores[s]) for s in p.instructions()} for p in previous}
+        current_embeddings = None
+        if self.strategy.selector == "diverse-instruction":
+            current_embeddings = self._encoder.encode(task.instructions())
+        for p in previous:
+            n = stage.quotas[p.name]
+            chosen = self._select(p, n, scores, current_embeddings, self._rng(index, p.name)) if n else []
+            if len(chosen) != n or len({e.id for e in chosen}) != n:
+                raise RuntimeError(f"selector {self.strategy.selector!r} returned {len(chosen)} distinct-id "
+                                   f"examples of task {p.name!r} for a quota of {n}")
+            stage.selected[p.name] = [e.id for e in chosen]
+            stage.replay.extend(chosen)
+        log.debug("stage %d (%s): replay %d %s", index, task.name, len(stage.replay), stage.quotas)
+        return stage
+
+    def _quotas(self, rule: str, available: dict[str, int], distances: dict[str, float],
+                index: int) -> dict[str, int]:
+        from inscl.quotas import dynamic_quotas, fixed_quotas
+
+        budget = self.config.budget
+        if rule == "none":
+            return {name: 0 for name in available}
+        if rule == "all":
+            return dict(available)
+        if rule == "fixed":
+            for name, n in available.items():
+                if budget > n:
+                    _warn(f"budget {budget} per task exceeds task {name}'s {n} examples; replaying all of them")
+            return {k: int(v) for k, v in fixed_quotas(available, budget).items()}
+        total = budget * (index - 1)
+        have = sum(available.values())
+        if total > have:
+            _warn(f"budget {budget} per task ({total} in all) exceeds the {have} examples of the previous "
+                  f"tasks; replaying all of them")
+        else:
+            weight = sum(distances.values())
+            for name, n in available.items():
+                share = total * distances[name] / weight if weight > 0 else total / len(available)
+                if share > n:
+                    _warn(f"task {name}'s dynamic share {share:.1f} exceeds its {n} examples; replaying all "
+                          f"of them and giving the rest to the other tasks")
+        return {k: int(v) for k, v in dynamic_quotas(distances, available, total).items()}
+
+    def _distance(self, a: Task, b: Task) -> Any:
+        from inscl.distance import instruction_distribution, wasserstein
+
+        key = (a.name, b.name)
+        if key not in self._distances:
+            c = self.config
+            sa, wa = instruction_distribution(a, c.distribution)
+            sb, wb = instruction_distribution(b, c.distribution)
+            self._distances[key] = wasserstein(self._encoder.encode(sa), wa, self._encoder.encode(sb), wb,
+                                               method=c.wasserstein, max_exact=c.max_exact, reg=c.sinkhorn_reg)
+        return self._distances[key]
+
+    def _insinfo(self, tasks: Sequence[Task]) -> dict[str, float]:
+        from inscl.insinfo import insinfo_scores
+        from inscl.tags import canonicalize_instruction_tags
+
+        instructions = list(dict.fromkeys(s for t in tasks for s in t.instructions()))
+        raw = self._tags_for(instructions)
+        canonical = canonicalize_instruction_tags(raw, self._tag_encoder, eps=self.config.dbscan_eps,
+                                                  min_samples=self.config.dbscan_min_samples)
+        return dict(insinfo_scores(canonical))
+
+    def _tags_for(self, instructions: list[str]) -> dict[str, list[str]]:
+        new = [s for s in instructions if s not in self._raw_tags]
+        if new:
+            if self._tagger is not None:
+                got = self._tagger.tag(new)
+                missing = [s for s in new if s not in got]
+            else:
+                assert self._tag_table is not None
+                got = self._tag_table
+                missing = [s for s in new if s not in got]
+            if missing:
+                source = f"tagger {self._tagger.id!r}" if self._tagger is not None else "the tags given"
+                raise InputError(f"no intention tags for instruction {_short(missing[0])} in {source} "
+                                 f"({len(missing)} instruction(s) untagged)", field="tags")
+            for s in new:
+                self._raw_tags[s] = [str(t) for t in got[s]]
+        return {s: self._raw_tags[s] for s in instructions}
+
+    def _select(self, task: Task, n: int, scores: Mapping[str, float], current_embeddings: np.ndarray | None,
+                rng: np.random.Generator) -> list[Example]:
+        from inscl import selectors
+
+        name = self.strategy.selector
+        if name == "all":
+            return list(task.examples)
+        if name == "random":
+            return selectors.select_random(task, n, rng)
+        if name == "insinfo":
+            return selectors.select_insinfo(task, n, {s: scores[s] for s in task.instructions()}, rng)
+        if name == "prototype-data":
+            return selectors.select_prototype_data(
+                task, n, self._encoder.encode([example_text(e) for e in task.examples]), rng)
+        if name == "prototype-instruction":
+            return selectors.select_prototype_instruction(task, n, self._encoder.encode(task.instructions()), rng)
+        if name == "diverse-instruction":
+            return selectors.select_diverse_instruction(task, n, self._encoder.encode(task.instructions()),
+                                                        current_embeddings, rng)
+        raise AssertionError(f"unhandled selector {name!r}")
+
+    def _rng(self, index: int, task_name: str) -> np.random.Generator:
+        # One stream per (seed, stage, task): a new task or quota elsewhere never shifts it.
+        digest = hashlib.sha256(task_name.encode("utf-8")).digest()
+        words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
+        return np.random.default_rng(np.random.SeedSequence([self.config.seed, index, *words]))
+
+
+def plan_stream(tasks: Iterable[Task], config: PlannerConfig, encoder: Encoder,
+                tags: Mapping[str, Sequence[str]] | Tagger | None = None,
+                tag_encoder: Encoder | None = None, progress: bool | None = None) -> ReplayPlanner:
+    """Plans a whole stream: a :class:`ReplayPlanner` with every task of ``tasks`` added in order."""
+    planner = ReplayPlanner(config, encoder, tags, tag_encoder=tag_encoder, progress=progress)
+    tasks = list(tasks)
+    for task in tqdm(tasks, desc="planning", unit="stage", disable=not planner.progress):
+        planner.add_task(task)
+    return planner
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, BudgetWarning, stacklevel=5)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _check_int(value: Any, name: str, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}", field=name)
+
+
+def _check_float(value: Any, name: str, low: float, high: float | None) -> None:
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
+          and np.isfinite(value) and value > low and (high is None or value <= high))
+    if not ok:
+        bound = f"in ({low:g}, {high:g}]" if high is not None else f"> {low:g}"
+        raise ConfigError(f"{name} must be a number {bound}, got {value!r}", field=name)
+
+
+def _check_choice(value: Any, name: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}", field=name)

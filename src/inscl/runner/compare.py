@@ -1,0 +1,93 @@
+"""Comparing strategies across run directories: RG per stage and final, mean and std over seeds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from inscl.errors import InputError
+from inscl.jsonio import read_json
+from inscl.runner.metrics import mean_std
+
+
+def load_results(run_dirs: Sequence[str | Path]) -> list[tuple[str, dict[str, Any]]]:
+    """``(run label, results.json document)`` for every ``<strategy>/seed<k>/results.json``."""
+    out = []
+    for d in run_dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise InputError("not a run directory", path=d)
+        files = sorted(d.glob("*/seed*/results.json"))
+        if not files:
+            raise InputError("no <strategy>/seed<k>/results.json found (has the run finished a strategy?)",
+                             path=d)
+        for f in files:
+            doc = read_json(f)
+            for key in ("strategy", "seed", "metrics", "order"):
+                if key not in doc:
+                    raise InputError("not a results.json document", path=f, field=key)
+            out.append((d.name, doc))
+    return out
+
+
+def comparison_rows(results: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per (run, strategy): mean and std over seeds of RG per stage, final RG,
+    final average ROUGE-L and BWT. The run label is kept only when several runs are given."""
+    labels = {label for label, _ in results}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for label, doc in results:
+        groups.setdefault((label, doc["strategy"]), []).append(doc)
+    rows = []
+    for (label, strategy), docs in groups.items():
+        stages = max(len(d["metrics"]["relative_gain"]) for d in docs)
+        rg = [mean_std([d["metrics"]["relative_gain"][t] if t < len(d["metrics"]["relative_gain"]) else None
+                        for d in docs]) for t in range(stages)]
+        rows.append({
+            "run": label if len(labels) > 1 else None, "strategy": strategy,
+            "seeds": sorted(d["seed"] for d in docs),
+            "reference": sorted({d["reference"]["kind"] for d in docs}),
+            "rg_mean": [m for m, _ in rg], "rg_std": [s for _, s in rg],
+            "final_rg": mean_std([d["metrics"]["final_rg"] for d in docs]),
+            "final_avg_score": mean_std([d["metrics"]["avg_score"][-1] for d in docs]),
+            "bwt": mean_std([d["metrics"]["bwt"] for d in docs]),
+        })
+    return rows
+
+
+def _fmt(ms: tuple[float | None, float | None], digits: int = 1) -> str:
+    m, s = ms
+    if m is None:
+        return "n/a"
+    return f"{m:.{digits}f}" if not s else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    stages = max((len(r["rg_mean"]) for r in rows), default=0)
+    header = ["strategy", "seeds"] + [f"RG@{t + 1}" for t in range(stages)] + ["final RG", "avg ROUGE-L", "BWT"]
+    body = []
+    for r in rows:
+        name = r["strategy"] if r["run"] is None else f"{r['run']}:{r['strategy']}"
+        rg = [_fmt((r["rg_mean"][t], r["rg_std"][t])) if t < len(r["rg_mean"]) else "" for t in range(stages)]
+        body.append([name, str(len(r["seeds"]))] + rg + [_fmt(r["final_rg"]), _fmt(r["final_avg_score"], 3),
+                                                         _fmt(r["bwt"], 3)])
+    return header, body
+
+
+def format_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    header, body = _table(rows)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(b) + " |" for b in body]
+    refs = sorted({k for r in rows for k in r["reference"]})
+    return "\n".join(lines) + f"\n\nRG: Relative Gain (%), reference: {', '.join(refs)}; mean ± std over seeds.\n"
+
+
+def format_text(rows: Sequence[dict[str, Any]]) -> str:
+    header, body = _table(rows)
+    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(b) for b in body]) + "\n"
+
+
+def format_json(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(list(rows), indent=2) + "\n"

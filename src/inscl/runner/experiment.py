@@ -1,0 +1,301 @@
+"""The continual fine-tuning experiment: every (strategy, seed), stage by stage.
+
+Stage t starts from the weights saved by stage t-1 (always reloaded from disk, so an
+interrupted and resumed run follows exactly the same path as an uninterrupted one),
+trains on task t's train split plus the planner's replay, and evaluates on the test
+splits of tasks 1..t. Stage 1 has no replay, so it is trained once per seed under
+``shared/`` and copied into every strategy. Finished stages are skipped on a rerun.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from inscl.errors import InputError
+from inscl.jsonio import read_json, read_jsonl, write_json, write_jsonl
+from inscl.runner import metrics as M
+from inscl.runner.config import ExperimentConfig
+from inscl.runner.data import TaskSplit, load_stream, safe_name, stage_dir_name
+from inscl.runner.rundir import RunDir, link_or_copy_tree, write_dir_atomically
+from inscl.task import Example
+
+log = logging.getLogger("inscl.runner")
+
+
+def auto_progress(progress: bool | None) -> bool:
+    """Bars only on a terminal and outside CI."""
+    if progress is not None:
+        return progress
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+class _Session:
+    """Model loading, training and evaluation for one experiment (one process)."""
+
+    def __init__(self, config: ExperimentConfig, stream: Sequence[TaskSplit], run: RunDir, progress: bool) -> None:
+        from inscl.runner.models import load_model, resolve_device
+        from inscl.runner.train import get_accelerator
+
+        self.config = config
+        self.stream = list(stream)
+        self.run = run
+        self.progress = progress
+        self.accelerator = get_accelerator(config.model.device)
+        self.device = self.accelerator.device if config.model.device == "auto" else resolve_device(
+            config.model.device)
+        _, self.tokenizer = self._load_base(tokenizer_only=True)
+        self._load_model = load_model
+
+    # ---- models ------------------------------------------------------------------------------
+    def _load_base(self, tokenizer_only: bool = False) -> tuple[Any, Any]:
+        from inscl.runner.models import load_model
+
+        m = self.config.model
+        model, tok = load_model(m.name, m.dtype, "cpu", cache_dir=m.cache_dir, tiny_layers=m.tiny_layers,
+                                tiny_hidden=m.tiny_hidden, init_seed=m.init_seed)
+        return (None if tokenizer_only else model), tok
+
+    def model_from(self, stage_dir: Path | None) -> Any:
+        """The trainable model: the base, or the weights of a finished stage."""
+        from inscl.runner.train import make_trainable
+
+        ft = self.config.finetune
+        if stage_dir is not None and ft.mode == "full":
+            from transformers import AutoModelForCausalLM
+
+            from inscl.runner.models import resolve_dtype
+
+            model = AutoModelForCausalLM.from_pretrained(stage_dir / "model",
+                                                         dtype=resolve_dtype(self.config.model.dtype, "cpu"))
+            model = make_trainable(model, ft)
+        else:
+            base, _ = self._load_base()
+            model = make_trainable(base, ft, str(stage_dir / "adapter") if stage_dir is not None else None)
+        return model.to(self.device)
+
+    # ---- one stage ----------------------------------------------------------------------------
+    def train_and_evaluate(self, target: Path, previous: Path | None, index: int, train: Sequence[Example],
+                           eval_tasks: Sequence[TaskSplit], seed: int, desc: str, *, save_weights: bool = True,
+                           extra: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """Trains stage ``index`` from ``previous`` on ``train``, evaluates ``eval_tasks``, and
+        writes everything to ``target`` atomically. Returns ``{task: ROUGE-L}``."""
+        from inscl.runner.evaluate import evaluate_task
+        from inscl.runner.train import stage_seed, train_stage
+
+        cfg = self.config
+        model = self.model_from(previous)
+        stats = train_stage(model, self.tokenizer, train, optim=cfg.optim, prompt=cfg.prompt,
+                            seed=stage_seed(seed, index), accelerator=self.accelerator, progress=self.progress,
+                            desc=desc)
+        acc = self.accelerator
+        unwrapped = acc.unwrap_model(model)
+        scores: dict[str, float] = {}
+        records: list[dict[str, Any]] = []
+        t0 = time.perf_counter()
+        if acc.is_main_process:
+            for split in eval_tasks:
+                score, recs = evaluate_task(unwrapped, self.tokenizer, split.name, split.test.examples,
+                                            prompt=cfg.prompt, max_new_tokens=cfg.evaluation.max_new_tokens,
+                                            batch_size=cfg.evaluation.batch_size)
+                scores[split.name] = score
+                records.extend(recs)
+        eval_s = time.perf_counter() - t0
+        if acc.is_main_process:
+            def build(tmp: Path) -> None:
+                if save_weights:
+                    weights = tmp / ("model" if cfg.finetune.mode == "full" else "adapter")
+                    unwrapped.save_pretrained(weights, safe_serialization=True)
+                    if cfg.finetune.mode == "full":
+                        self.tokenizer.save_pretrained(weights)
+                write_jsonl(tmp / "generations.jsonl", records)
+                write_json(tmp / "scores.json", scores)
+                write_json(tmp / "stats.json", {**stats.to_dict(), "eval_s": round(eval_s, 3),
+                                                "train_examples": len(train), **dict(extra or {})})
+
+            write_dir_atomically(target, build)
+        acc.wait_for_everyone()
+        del model, unwrapped
+        return scores
+
+
+def _planner_for(config: ExperimentConfig, strategy: str, seed: int, cache: Path, progress: bool) -> Any:
+    from inscl.encoders import make_encoder
+    from inscl.planner import PlannerConfig, ReplayPlanner
+    from inscl.strategies import STRATEGIES
+
+    r = config.replay
+    pc = PlannerConfig(strategy=strategy, budget=r.budget, seed=seed, distribution=r.distribution,
+                       wasserstein=r.wasserstein, dbscan_eps=r.dbscan_eps, dbscan_min_samples=r.dbscan_min_samples)
+    encoder = make_encoder(r.encoder, cache_dir=cache / "embeddings", progress=progress)
+    tag_encoder = make_encoder(r.tag_encoder, cache_dir=cache / "embeddings", progress=progress) \
+        if r.tag_encoder else None
+    tags: Any = None
+    if STRATEGIES[strategy].needs_tags:
+        if r.tags_file:
+            tags = read_tags_file(r.tags_file)
+        else:
+            from inscl.taggers import make_tagger
+
+            tags = make_tagger(r.tagger, cache_dir=cache / "tags", progress=progress)
+    return ReplayPlanner(pc, encoder, tags=tags, tag_encoder=tag_encoder, progress=progress)
+
+
+def read_tags_file(path: str | Path) -> dict[str, list[str]]:
+    """A JSON object ``{instruction: [tags]}``."""
+    doc = read_json(path)
+    if not isinstance(doc, dict) or not all(isinstance(v, list) and all(isinstance(t, str) for t in v)
+                                            for v in doc.values()):
+        raise InputError("expected a JSON object {instruction: [tag, ...]}", path=path, field="replay.tags_file")
+    return {str(k): list(v) for k, v in doc.items()}
+
+
+def _stage_scores(stage_dir: Path) -> dict[str, float]:
+    return read_json(stage_dir / "scores.json")
+
+
+def run_experiment(config: ExperimentConfig, *, progress: bool | None = None) -> list[dict[str, Any]]:
+    """Runs or resumes every (strategy, seed) of ``config``; returns the results.json documents."""
+    import torch
+
+    progress = auto_progress(progress)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    # Validate inputs before anything is written, so bad input leaves no output behind.
+    stream = load_stream(config.data)
+    if config.replay.tags_file:
+        read_tags_file(config.replay.tags_file)
+    run = RunDir(config.output_dir)
+    run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies)
+    for split in stream:
+        write_jsonl(run.data / f"{safe_name(split.name)}.train.jsonl", [e.to_alpaca() for e in split.train])
+        write_jsonl(run.data / f"{safe_name(split.name)}.test.jsonl", [e.to_alpaca() for e in split.test])
+    cache = Path(config.replay.cache_dir) if config.replay.cache_dir else run.root / "cache"
+    session = _Session(config, stream, run, progress)
+    names = [s.name for s in stream]
+    T = len(stream)
+    results: list[dict[str, Any]] = []
+    for seed in config.seeds:
+        shared = run.shared(seed) / stage_dir_name(1, names[0])
+        _ensure_stage(session, shared, None, 1, list(stream[0].train), stream[:1], seed, "shared",
+                      extra={"replay": 0})
+        for strategy in config.replay.strategies:
+            t_plan = time.perf_counter()
+            planner = _planner_for(config, strategy, seed, cache, progress)
+            plans = [planner.add_task(split.train) for split in stream]
+            plan_s = time.perf_counter() - t_plan
+            out = run.run(strategy, seed)
+            write_json(out / "plan.json", planner.to_dict())
+            first = out / stage_dir_name(1, names[0])
+            if first.is_dir():
+                run.log("skipped", strategy, seed, 1, names[0])
+            else:
+                link_or_copy_tree(shared, first)
+                run.log("shared", strategy, seed, 1, names[0], "copied from shared/")
+            previous = first
+            for t in range(2, T + 1):
+                target = out / stage_dir_name(t, names[t - 1])
+                replay = list(plans[t - 1].replay)
+                _ensure_stage(session, target, previous, t, list(stream[t - 1].train) + replay, stream[:t], seed,
+                              strategy, extra={"replay": len(replay)})
+                previous = target
+            doc = _results(config, session, strategy, seed, out, names, planner.to_dict(), plan_s)
+            write_json(out / "results.json", doc)
+            results.append(doc)
+    write_json(run.root / "summary.json", _summary(_all_results(run)))
+    return results
+
+
+def _ensure_stage(session: _Session, target: Path, previous: Path | None, index: int, train: list[Example],
+                  tasks: Sequence[TaskSplit], seed: int, label: str, extra: Mapping[str, Any]) -> None:
+    run, T = session.run, len(session.stream)
+    task = tasks[-1].name
+    if target.is_dir():
+        run.log("skipped", label, seed, index, task, "already finished")
+        log.info("[%s seed %d] stage %d/%d %s: already finished, skipped", label, seed, index, T, task)
+        return
+    t0 = time.perf_counter()
+    scores = session.train_and_evaluate(target, previous, index, train, tasks, seed,
+                                        desc=f"{label} s{seed} stage {index}/{T}", extra=extra)
+    run.log("trained", label, seed, index, task, f"{len(train)} examples")
+    shown = ", ".join(f"{k}={v:.3f}" for k, v in scores.items())
+    log.info("[%s seed %d] stage %d/%d %s: trained on %d examples (%d replay) in %.1fs; ROUGE-L %s", label, seed,
+             index, T, task, len(train), extra.get("replay", 0), time.perf_counter() - t0, shown)
+
+
+def _expert_scores(session: _Session, seed: int, names: Sequence[str]) -> dict[str, float]:
+    """Each task trained alone from the base model (task 1: the shared stage 1); cached."""
+    run = session.run
+    scores = {names[0]: _stage_scores(run.shared(seed) / stage_dir_name(1, names[0]))[names[0]]}
+    for t in range(2, len(names) + 1):
+        target = run.experts(seed) / f"{t:02d}_{safe_name(names[t - 1])}"
+        if target.is_dir():
+            run.log("skipped", "expert", seed, t, names[t - 1], "already finished")
+        else:
+            split = session.stream[t - 1]
+            session.train_and_evaluate(target, None, t, list(split.train), [split], seed,
+                                       desc=f"expert s{seed} {names[t - 1]}", save_weights=False,
+                                       extra={"replay": 0})
+            run.log("trained", "expert", seed, t, names[t - 1])
+            log.info("[expert seed %d] task %s trained alone", seed, names[t - 1])
+        scores[names[t - 1]] = _stage_scores(target)[names[t - 1]]
+    return scores
+
+
+def _results(config: ExperimentConfig, session: _Session, strategy: str, seed: int, out: Path,
+             names: Sequence[str], plan: dict[str, Any], plan_s: float) -> dict[str, Any]:
+    T = len(names)
+    dirs = [out / stage_dir_name(t, names[t - 1]) for t in range(1, T + 1)]
+    R: list[list[float | None]] = []
+    for t, d in enumerate(dirs):
+        s = _stage_scores(d)
+        R.append([s[names[i]] if i <= t else None for i in range(T)])
+    if config.reference == "expert":
+        ref_scores = _expert_scores(session, seed, names)
+    else:
+        ref_scores = dict(zip(names, M.diagonal_reference(R)))
+    metrics = M.summarize(R, names, [ref_scores[n] for n in names])
+    final = _by_task(read_jsonl(dirs[-1] / "generations.jsonl"))
+    learned = {names[i]: _by_task(read_jsonl(dirs[i] / "generations.jsonl")).get(names[i], [])
+               for i in range(T - 1)}
+    metrics["forgetting_analysis"] = M.forgetting_analysis(learned, final, config.evaluation.forgetting_threshold)
+    stages = []
+    for t, d in enumerate(dirs, 1):
+        st = read_json(d / "stats.json")
+        stages.append({"stage": t, "task": names[t - 1], **st})
+    timing = {"stages": stages, "plan_s": round(plan_s, 3),
+              "train_s": round(sum(s.get("train_s", 0.0) for s in stages), 3),
+              "eval_s": round(sum(s.get("eval_s", 0.0) for s in stages), 3)}
+    return {"strategy": strategy, "seed": seed, "budget": config.replay.budget, "order": list(names), "R": R,
+            "reference": {"kind": config.reference, "scores": ref_scores}, "metrics": metrics, "plan": plan,
+            "config": config.to_dict(), "timing": timing,
+            "model": config.model.name, "finetune": config.finetune.mode,
+            "stage_dirs": [str(d.relative_to(session.run.root)) for d in dirs]}
+
+
+def _by_task(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault(r["task"], []).append(r)
+    return out
+
+
+def _all_results(run: RunDir) -> list[dict[str, Any]]:
+    docs = []
+    for p in sorted(run.root.glob("*/seed*/results.json")):
+        docs.append(read_json(p))
+    return docs
+
+
+def _summary(docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (strategy, seed): the headline metrics."""
+    return [{"strategy": d["strategy"], "seed": d["seed"], "final_rg": d["metrics"]["final_rg"],
+             "relative_gain": d["metrics"]["relative_gain"], "avg_score": d["metrics"]["avg_score"],
+             "bwt": d["metrics"]["bwt"], "reference": d["reference"]["kind"], "order": d["order"]} for d in docs]

@@ -1,0 +1,128 @@
+"""The run directory: layout, the config-hash guard, the stage log and atomic stage writes.
+
+::
+
+    OUT/
+      config.yaml, config.sha256          resolved config and its identity hash
+      stages.log                          one line per stage event, with a UTC timestamp
+      data/<task>.{train,test}.jsonl
+      shared/seed<k>/stage_01_<task>/     stage 1, trained once per seed, copied to each strategy
+      experts/seed<k>/<tt>_<task>/        expert (task alone) scores for the Relative Gain
+      <strategy>/seed<k>/stage_<tt>_<task>/{adapter|model, generations.jsonl, scores.json, stats.json}
+      <strategy>/seed<k>/plan.json, results.json
+      summary.json
+
+A stage directory is built under a temporary name and renamed when complete, so its
+presence means the stage is finished.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+from inscl.errors import InputError
+from inscl.jsonio import atomic_write_text
+
+_TMP_PREFIX = ".tmp-"
+
+
+class RunDir:
+    """Paths and bookkeeping of one experiment's output directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # ---- layout --------------------------------------------------------------------------
+    def run(self, strategy: str, seed: int) -> Path:
+        return self.root / strategy / f"seed{seed}"
+
+    def shared(self, seed: int) -> Path:
+        return self.root / "shared" / f"seed{seed}"
+
+    def experts(self, seed: int) -> Path:
+        return self.root / "experts" / f"seed{seed}"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "stages.log"
+
+    # ---- config guard ----------------------------------------------------------------------
+    def claim(self, config_yaml: str, config_hash: str, overwrite: bool, strategies: Iterable[str]) -> None:
+        """Binds the directory to a config: a different earlier config is refused unless
+        ``overwrite`` (then its results are removed)."""
+        sha = self.root / "config.sha256"
+        if sha.is_file():
+            old = sha.read_text(encoding="utf-8").strip()
+            if old != config_hash:
+                if not overwrite:
+                    raise InputError(
+                        f"holds results of a different config (hash {old[:12]} != {config_hash[:12]}); "
+                        "use --force (overwrite: true) to replace them, or another --output-dir",
+                        path=self.root, field="output_dir")
+                self.remove_results(strategies)
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.root / "config.yaml", config_yaml)
+        atomic_write_text(sha, config_hash + "\n")
+        self.clean_tmp()
+
+    def remove_results(self, strategies: Iterable[str]) -> None:
+        """Removes what this runner wrote (never anything else in the directory)."""
+        from inscl.runner.config import STRATEGIES
+
+        for name in {*STRATEGIES, *strategies, "shared", "experts", "data"}:
+            p = self.root / name
+            if p.is_dir():
+                shutil.rmtree(p)
+        for name in ("summary.json", "config.yaml", "config.sha256"):
+            (self.root / name).unlink(missing_ok=True)
+
+    def clean_tmp(self) -> None:
+        """Drops half-written stage directories left by an interrupted run."""
+        if not self.root.is_dir():
+            return
+        for p in self.root.rglob(f"{_TMP_PREFIX}*"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+
+    # ---- stage log ---------------------------------------------------------------------------
+    def log(self, event: str, strategy: str, seed: int, stage: int, task: str, detail: str = "") -> None:
+        """Appends ``timestamp<TAB>event<TAB>strategy<TAB>seed<TAB>stage<TAB>task[<TAB>detail]``."""
+        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+        line = "\t".join([stamp, event, strategy, f"seed={seed}", f"stage={stage}", task] + ([detail] if detail
+                                                                                               else []))
+        with open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_dir_atomically(target: Path, build: Callable[[Path], None]) -> None:
+    """Calls ``build(tmp)`` on a fresh temporary directory beside ``target``, then renames it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}.", dir=target.parent))
+    try:
+        build(tmp)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def link_or_copy_tree(src: Path, target: Path) -> None:
+    """Atomically places a copy of ``src`` at ``target`` (hard links where the file system allows)."""
+    def copy(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    write_dir_atomically(target, lambda tmp: shutil.copytree(src, tmp, copy_function=copy, dirs_exist_ok=True))

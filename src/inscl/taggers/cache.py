@@ -1,0 +1,188 @@
+"""An append-only JSONL tag cache that survives crashes, and the caching tagger.
+
+Each finished instruction is appended as one line
+``{"instruction": str, "tags": [str], "tagger": id}`` and flushed + fsynced at once,
+so Ctrl-C or a crash loses nothing and a rerun tags only what is missing. A truncated
+last line (a write cut by a crash) is ignored on reload. The same JSONL is accepted
+by ``inscl plan --tags``. Failures go to a separate ``failures.jsonl``
+(``{"instruction", "error", "attempts", "tagger"}``) and are retried on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import IO, Iterator, Protocol, Sequence
+
+from tqdm.auto import tqdm
+
+from inscl.errors import InputError
+from inscl.taggers.result import TagResult
+
+log = logging.getLogger(__name__)
+
+
+def tagger_dir_name(tagger_id: str) -> str:
+    """A readable, collision-free folder name for a tagger id."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", tagger_id)[:60].strip("_")
+    return f"{slug}-{hashlib.sha256(tagger_id.encode('utf-8')).hexdigest()[:12]}"
+
+
+def _append_line(fh: IO[str], record: dict) -> None:
+    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def read_tags_jsonl(path: str | Path, tagger_id: str | None = None, strict: bool = True) -> dict[str, list[str]]:
+    """Reads a tag JSONL file into ``{instruction: tags}`` (a later line wins).
+
+    ``tagger_id`` keeps only lines of that tagger. With ``strict`` (user-supplied
+    files) a bad line raises :class:`InputError` naming file, line and field; without
+    it (our own cache) a malformed *last* line, left by a crash, is skipped.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", path=path) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", path=path) from None
+    last = max((i for i, s in enumerate(lines) if s.strip()), default=-1)
+    out: dict[str, list[str]] = {}
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=i + 1)
+        except (json.JSONDecodeError, InputError) as exc:
+            if not strict and i == last:
+                log.warning("%s:%d: ignoring a truncated last line", path, i + 1)
+                continue
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"malformed JSON line ({exc.msg}, column {exc.colno})", path=path,
+                             line=i + 1) from None
+        instruction, tags = record.get("instruction"), record.get("tags")
+        if not isinstance(instruction, str):
+            raise InputError("missing or non-string value", path=path, line=i + 1, field="instruction")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise InputError("expected a list of strings", path=path, line=i + 1, field="tags")
+        if tagger_id is not None and record.get("tagger") not in (None, tagger_id):
+            continue
+        out[instruction] = tags
+    return out
+
+
+class TagCache:
+    """Tags of one tagger id in ``cache_dir/<slug>-<hash>/tags.jsonl`` (+ ``failures.jsonl``)."""
+
+    def __init__(self, cache_dir: str | Path, tagger_id: str) -> None:
+        self.tagger_id = tagger_id
+        self.dir = Path(cache_dir) / tagger_dir_name(tagger_id)
+        self.path = self.dir / "tags.jsonl"
+        self.failures_path = self.dir / "failures.jsonl"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.tags: dict[str, list[str]] = (read_tags_jsonl(self.path, tagger_id, strict=False)
+                                           if self.path.exists() else {})
+        self._repair_tail()
+        self._fh: IO[str] | None = None
+        self._failures_fh: IO[str] | None = None
+
+    def _repair_tail(self) -> None:
+        # A crash may leave a last line without its newline: cut it off so the next
+        # append starts on a fresh line (its content is tagged again).
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            try:
+                json.loads(data[cut:].decode("utf-8"))
+                complete = True
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                complete = False
+            with open(self.path, "r+b") as fh:
+                if complete:  # only the newline is missing
+                    fh.seek(0, os.SEEK_END)
+                    fh.write(b"\n")
+                else:
+                    fh.truncate(cut)
+
+    def __contains__(self, instruction: str) -> bool:
+        return instruction in self.tags
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def add(self, instruction: str, tags: list[str]) -> None:
+        if self._fh is None:
+            self._fh = open(self.path, "a", encoding="utf-8")
+        _append_line(self._fh, {"instruction": instruction, "tags": list(tags), "tagger": self.tagger_id})
+        self.tags[instruction] = list(tags)
+
+    def add_failure(self, result: TagResult) -> None:
+        if self._failures_fh is None:
+            self._failures_fh = open(self.failures_path, "a", encoding="utf-8")
+        _append_line(self._failures_fh, {"instruction": result.instruction, "error": result.error,
+                                         "attempts": result.attempts, "tagger": self.tagger_id})
+
+    def close(self) -> None:
+        for fh in (self._fh, self._failures_fh):
+            if fh is not None:
+                fh.close()
+        self._fh = self._failures_fh = None
+
+
+class StreamingTagger(Protocol):
+    """A tagger that yields one :class:`TagResult` per instruction as each finishes."""
+
+    id: str
+
+    def tag_iter(self, instructions: Sequence[str]) -> Iterator[TagResult]: ...
+
+
+class CachedTagger:
+    """A :class:`~inscl.taggers.base.Tagger` that persists each result on arrival.
+
+    Only instructions missing from the cache are sent to ``inner``. Failed
+    instructions map to ``[]`` in the result (InsInfo 0), are listed in
+    :attr:`last_failures` and ``failures.jsonl``, and are retried on the next call.
+    """
+
+    def __init__(self, inner: StreamingTagger, cache_dir: str | Path, progress: bool | None = None) -> None:
+        self.inner = inner
+        self.id = inner.id
+        self.progress = progress
+        self.cache = TagCache(cache_dir, inner.id)
+        self.last_failures: list[TagResult] = []
+        self.last_tagged = 0  # instructions sent to the inner tagger by the last call
+
+    def tag(self, instructions: Sequence[str]) -> dict[str, list[str]]:
+        wanted = list(dict.fromkeys(instructions))
+        missing = [s for s in wanted if s not in self.cache]
+        self.last_failures = []
+        self.last_tagged = len(missing)
+        if missing:
+            disable = None if self.progress is None else not self.progress
+            try:
+                with tqdm(total=len(missing), desc=f"tag {self.id[:40]}", unit="instr", disable=disable) as bar:
+                    for result in self.inner.tag_iter(missing):
+                        if result.ok:
+                            self.cache.add(result.instruction, result.tags or [])
+                        else:
+                            self.cache.add_failure(result)
+                            self.last_failures.append(result)
+                        bar.update(1)
+            finally:
+                self.cache.close()
+        if self.last_failures:
+            log.warning("%d of %d instructions could not be tagged by %s (see %s); rerun to retry them",
+                        len(self.last_failures), len(missing), self.id, self.cache.failures_path)
+        return {s: list(self.cache.tags.get(s, [])) for s in wanted}

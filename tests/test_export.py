@@ -1,0 +1,119 @@
+"""write_plan: the per-stage files, dataset_info.json, plan.json, atomicity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+
+from inscl.encoders.hashing import HashingEncoder
+from inscl.errors import InputError
+from inscl.export import stage_dir_name, write_plan
+from inscl.planner import PlannerConfig, plan_stream
+from inscl.task import Example, Task, split_task
+
+
+def make_tasks() -> list[Task]:
+    tasks = []
+    for t, (name, verbs) in enumerate([("classify reviews", ["Classify", "Label"]),
+                                       ("qa", ["Answer", "Reply to"]), ("sum/mary", ["Summarize", "Shorten"])]):
+        examples = [Example(f"{verbs[j % 2]} the text.", f"text {t}.{j}" if j % 3 else "", f"out {t}.{j}",
+                            f"{t}-{j}", name) for j in range(10 + 3 * t)]
+        tasks.append(Task(name, examples))
+    return tasks
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Task], list[Task], object]:
+    tasks = make_tasks()
+    trains, tests = zip(*(split_task(t, 0.2, seed=0) for t in tasks))
+    planner = plan_stream(trains, PlannerConfig(strategy="random", budget=3, seed=1), HashingEncoder(dim=64),
+                          progress=False)
+    out = tmp_path_factory.mktemp("export") / "plan"
+    assert write_plan(planner, trains, out, test_tasks=tests) == out / "plan.json"
+    return out, list(trains), list(tests), planner
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_layout(written) -> None:
+    out, trains, tests, planner = written
+    assert stage_dir_name(3, "sum/mary", 3) == "stage_03_sum_mary"
+    dirs = ["stage_01_classify_reviews", "stage_02_qa", "stage_03_sum_mary"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["data", "dataset_info.json", "plan.json", *dirs])
+    for folder, train, stage in zip(dirs, trains, planner.stages):
+        replay = read_jsonl(out / folder / "replay.jsonl")
+        mixture = read_jsonl(out / folder / "mixture.jsonl")
+        assert [r["id"] for r in replay] == [e.id for e in stage.replay]
+        assert sorted(r["id"] for r in mixture) == sorted([e.id for e in train] + [r["id"] for r in replay])
+        assert all(set(r) == {"instruction", "input", "output", "id", "task"} for r in mixture)
+        # Shuffled: training data and replay are interleaved, not appended.
+        if replay:
+            assert [r["id"] for r in mixture] != [e.id for e in train] + [r["id"] for r in replay]
+    for train, test in zip(trains, tests):
+        stem = train.name.replace("/", "_").replace(" ", "_")
+        assert [r["id"] for r in read_jsonl(out / "data" / f"{stem}.test.jsonl")] == [e.id for e in test]
+        assert [r["id"] for r in read_jsonl(out / "data" / f"{stem}.train.jsonl")] == [e.id for e in train]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
+
+
+def test_plan_json(written) -> None:
+    out, trains, _, planner = written
+    doc = json.loads((out / "plan.json").read_text())
+    assert (doc["strategy"], doc["budget"], doc["seed"], doc["order"]) == ("random", 3, 1, [t.name for t in trains])
+    assert [s["selected"] for s in doc["stages"]] == [s.selected for s in planner.stages]
+    assert doc["stages"][2]["quotas"] == {"classify reviews": 3, "qa": 3}
+    assert [s["dir"] for s in doc["stages"]] == ["stage_01_classify_reviews", "stage_02_qa", "stage_03_sum_mary"]
+
+
+def test_dataset_info_points_to_loadable_files(written) -> None:
+    out, trains, _, planner = written
+    info = json.loads((out / "dataset_info.json").read_text())
+    assert set(info) == {"inscl_stage_01_classify_reviews", "inscl_stage_02_qa", "inscl_stage_03_sum_mary",
+                         "inscl_stage_02_qa_replay", "inscl_stage_03_sum_mary_replay"}
+    for name, entry in info.items():
+        assert entry["columns"] == {"prompt": "instruction", "query": "input", "response": "output"}
+        path = out / entry["file_name"]
+        assert path.is_file()
+        ds = datasets.load_dataset("json", data_files=str(path), split="train",
+                                   cache_dir=str(out.parent / "hf-cache"))
+        assert ds.num_rows == len(read_jsonl(path))
+        assert set(ds.column_names) == {"instruction", "input", "output", "id", "task"}
+    mix3 = datasets.load_dataset("json", data_files=str(out / "stage_03_sum_mary" / "mixture.jsonl"),
+                                 split="train", cache_dir=str(out.parent / "hf-cache"))
+    assert mix3.num_rows == len(trains[2]) + 6 and set(mix3["task"]) == {t.name for t in trains}
+
+
+def test_mixture_order_is_deterministic(written, tmp_path: Path) -> None:
+    out, trains, tests, planner = written
+    write_plan(planner, trains, tmp_path / "again")
+    for stage in ("stage_02_qa", "stage_03_sum_mary"):
+        assert (tmp_path / "again" / stage / "mixture.jsonl").read_bytes() == (out / stage / "mixture.jsonl").read_bytes()
+    assert not (tmp_path / "again" / "data").exists()
+
+
+def test_existing_output_is_kept_unless_overwrite(written, tmp_path: Path) -> None:
+    out, trains, _, planner = written
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    with pytest.raises(InputError, match="exists and is not empty"):
+        write_plan(planner, trains, target)
+    assert (target / "keep.txt").read_text() == "mine"
+    write_plan(planner, trains, target, overwrite=True)
+    assert (target / "plan.json").is_file() and not (target / "keep.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
+
+
+def test_failure_leaves_nothing(written, tmp_path: Path) -> None:
+    _, trains, _, planner = written
+    with pytest.raises(ValueError, match="do not match"):
+        write_plan(planner, trains[:2], tmp_path / "out")
+    bad = [Task(t.name, list(t.examples) + [object()]) for t in trains]  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="expected an Example"):
+        write_plan(planner, bad, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,102 @@
+"""Metrics on a fixed 3x3 score matrix (values computed by hand) and the forgetting-analysis rule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from inscl.runner import metrics as M
+
+R = [[0.8, None, None],
+     [0.6, 0.5, None],
+     [0.4, 0.3, 0.9]]
+TASKS = ["t1", "t2", "t3"]
+
+
+def test_average_score():
+    assert M.average_score(R) == pytest.approx([0.8, 0.55, 1.6 / 3])
+
+
+def test_relative_gain_diagonal_reference():
+    ref = M.diagonal_reference(R)
+    assert ref == pytest.approx([0.8, 0.5, 0.9])
+    # RG_2 = 100/2 (0.6/0.8 + 0.5/0.5) = 87.5; RG_3 = 100/3 (0.5 + 0.6 + 1) = 70
+    assert M.relative_gain(R, ref) == pytest.approx([100.0, 87.5, 70.0])
+
+
+def test_relative_gain_expert_reference():
+    ref = [1.0, 0.6, 0.9]
+    # RG_1 = 80; RG_2 = 50 (0.6 + 0.5/0.6); RG_3 = 100/3 (0.4 + 0.5 + 1)
+    assert M.relative_gain(R, ref) == pytest.approx([80.0, 50 * (0.6 + 0.5 / 0.6), 190 / 3])
+
+
+def test_relative_gain_skips_zero_reference_terms():
+    rg = M.relative_gain(R, [0.0, 0.5, 0.9])
+    assert rg[0] is None
+    assert rg[1] == pytest.approx(100.0)
+    assert rg[2] == pytest.approx(100 / 2 * (0.3 / 0.5 + 0.9 / 0.9))
+
+
+def test_forgetting_and_bwt():
+    assert M.forgetting(R, TASKS) == pytest.approx({"t1": 0.4, "t2": 0.2})
+    assert M.backward_transfer(R) == pytest.approx(-0.3)
+    assert M.backward_transfer([[0.7]]) == 0.0
+    assert M.forgetting([[0.7]], ["t1"]) == {}
+
+
+def test_summarize_and_matrix_checks():
+    s = M.summarize(R, TASKS, M.diagonal_reference(R))
+    assert s["final_rg"] == pytest.approx(70.0)
+    assert s["bwt"] == pytest.approx(-0.3)
+    assert math.isnan(M.as_matrix(R)[0, 1])
+    with pytest.raises(ValueError):
+        M.as_matrix([[0.1, None], [0.2]])
+    with pytest.raises(ValueError):
+        M.relative_gain(R, [1.0, 1.0])
+
+
+def test_mean_std():
+    assert M.mean_std([1.0, 3.0, None]) == pytest.approx((2.0, 1.0))
+    assert M.mean_std([None]) == (None, None)
+
+
+def test_degenerate_outputs():
+    assert M.is_degenerate("")
+    assert M.is_degenerate("  ...  ")
+    assert M.is_degenerate("yes yes yes yes")
+    assert M.is_degenerate("the cat sat the cat sat the cat sat the cat sat")
+    assert not M.is_degenerate("The cat sat on the mat.")
+    assert not M.is_degenerate("no")
+
+
+def _rec(i, pred, ref, score):
+    return {"task": "x", "id": str(i), "prediction": pred, "reference": ref, "rougeL": score}
+
+
+def test_forgetting_analysis_rule():
+    # Task "cls": label set {yes, no}.
+    cls_learned = [_rec(1, "yes", "yes", 1.0), _rec(2, "yes", "yes", 1.0), _rec(3, "no", "yes", 0.3),
+                   _rec(4, "no", "no", 1.0), _rec(5, "no", "no", 0.5)]
+    cls_final = [_rec(1, "maybe so", "yes", 0.0),   # forgotten, not a label -> unrelated
+                 _rec(2, "No.", "yes", 0.0),        # forgotten, a label (case/punct ignored) -> related
+                 _rec(3, "maybe", "yes", 0.0),      # never learned -> ignored
+                 _rec(4, "no", "no", 1.0),          # kept -> ignored
+                 _rec(5, "", "no", 0.0)]            # learned score not above the threshold -> ignored
+    # Task "gen": 25 distinct references, so no label set.
+    gen_learned = [_rec(i, f"answer number {i}", f"answer number {i}", 1.0) for i in range(25)]
+    gen_final = [_rec(i, f"answer number {i}", f"answer number {i}", 1.0) for i in range(25)]
+    gen_final[0] = _rec(0, "the the the the", "answer number 0", 0.0)        # degenerate -> unrelated
+    gen_final[1] = _rec(1, "", "answer number 1", 0.0)                       # empty -> unrelated
+    gen_final[2] = _rec(2, "a reply about weather", "answer number 2", 0.2)  # on format, wrong -> related
+    out = M.forgetting_analysis({"cls": cls_learned, "gen": gen_learned}, {"cls": cls_final, "gen": gen_final},
+                                threshold=0.5)
+    assert out["per_task"] == {"cls": {"instruction_related": 1, "instruction_unrelated": 1},
+                               "gen": {"instruction_related": 1, "instruction_unrelated": 2}}
+    assert (out["instruction_related"], out["instruction_unrelated"]) == (2, 3)
+    assert "label" in out["rule"] and out["threshold"] == 0.5
+
+
+def test_label_set_limit():
+    assert M.label_set(["Yes", "no", "yes."]) == {"yes", "no"}
+    assert M.label_set([f"r{i}" for i in range(21)]) is None
