@@ -9,27 +9,25 @@ Embeddings and tags are precomputed (random vectors, Zipf-distributed tags; for
 ``--superni`` hashing embeddings and keyword tags), so no model is timed.
 
 Part 1 times ``ReplayPlanner.add_task`` per stage (strategy inscl: Wasserstein distances,
-tag merging, InsInfo, selection) and prints examples/s. Part 2 times, for every stage and
-previous task with the quota of part 1, InsInfo scoring + Algorithm 1 as the planner does
-it (scores once per stage, ``inscl.selectors.select_insinfo``) and the naive way
-(``bench/naive_selection.py``'s ``naive_select_insinfo`` when present, else the version
-below: InsInfo recounted from the raw tag lists for every previous task, examples grouped
-by scanning the task for every chosen instruction). Figures come last, with the ratio.
+tag merging, InsInfo, selection) and prints examples/s. Part 2 times Algorithm 1 for
+every stage and previous task, with the quotas of part 1 and the same InsInfo scores and
+seeds: ``inscl.selectors.select_insinfo`` against ``naive_select_insinfo`` of
+``bench/naive_selection.py`` (list scans, the paper's code style), checking that both
+allocate the same number of examples to every instruction. Figures come last, with the
+ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
-import random
 import re
 import sys
 import time
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -89,61 +87,12 @@ def superni_stream(path: Path) -> tuple[list[Task], PrecomputedEncoder, dict[str
 
 
 # ------------------------------------------------------------------------------ naive
-def own_naive_select_insinfo(examples: Sequence[Example], n: int, instruction_tags: Mapping[str, Sequence[str]],
-                             seed: int) -> list[Example]:
-    """Algorithm 1 written directly from the paper, recomputing everything per call."""
-    pyrng = random.Random(seed)
-    instructions: list[str] = []
-    for e in examples:  # distinct instructions by scanning
-        if e.instruction not in instructions:
-            instructions.append(e.instruction)
-    n_all = len(instruction_tags)
-    scores = {}
-    for s in instructions:  # f_tag recounted from all tag lists, for every instruction
-        score = 0.0
-        for tag in set(instruction_tags[s]):
-            f = sum(1 for other in instruction_tags.values() if tag in other)
-            score += math.log(n_all / f)
-        scores[s] = score
-    ranked = sorted(instructions, key=lambda s: -scores[s])
-
-    def members(s: str) -> list[Example]:
-        return [e for e in examples if e.instruction == s]
-
-    if n < len(instructions):
-        return [pyrng.choice(members(s)) for s in ranked[:n]]
-    total = sum(scores.values()) or 1.0
-    alloc = {s: min(len(members(s)), max(1, math.floor(n * scores[s] / total))) for s in ranked}
-    while sum(alloc.values()) < n:
-        for s in ranked:
-            if sum(alloc.values()) < n and alloc[s] < len(members(s)):
-                alloc[s] += 1
-    while sum(alloc.values()) > n:
-        for s in reversed(ranked):
-            if sum(alloc.values()) > n and alloc[s] > 1:
-                alloc[s] -= 1
-    return [e for s in ranked for e in pyrng.sample(members(s), alloc[s])]
-
-
-def naive_selector() -> tuple[Callable[..., list[Example]], str]:
-    path = REPO / "bench" / "naive_selection.py"
-    if path.is_file():
-        spec = importlib.util.spec_from_file_location("naive_selection", path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        fn = getattr(module, "naive_select_insinfo", None)
-        if fn is not None:
-            return _adapt(fn), "bench/naive_selection.py"
-    return own_naive_select_insinfo, "own naive version (bench/plan_speed.py)"
-
-
-def _adapt(fn: Callable[..., list[Example]]) -> Callable[..., list[Example]]:
-    """Calls the core engineer's naive selector with the same inputs as ours."""
-    def call(examples: Sequence[Example], n: int, instruction_tags: Mapping[str, Sequence[str]],
-             seed: int) -> list[Example]:
-        task = Task(examples[0].task, list(examples))
-        return fn(task, n, instruction_tags, np.random.default_rng(seed))
-    return call
+def naive_selector() -> Callable[..., list[Example]]:
+    """``naive_select_insinfo`` of bench/naive_selection.py (list scans, the paper's code style)."""
+    spec = importlib.util.spec_from_file_location("naive_selection", REPO / "bench" / "naive_selection.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.naive_select_insinfo
 
 
 # ------------------------------------------------------------------------------ main
@@ -183,8 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stage_s.append(time.perf_counter() - t0)
     plan_total = sum(stage_s)
 
-    # Part 2: InsInfo selection, ours vs naive, same quotas and tags.
-    naive, naive_name = naive_selector()
+    # Part 2: Algorithm 1, ours vs naive: same tasks, quotas, InsInfo scores and rng seeds.
+    naive = naive_selector()
     stages = planner.stages[1:]
     if args.naive_stages:
         stages = stages[-args.naive_stages:]
@@ -195,17 +144,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         instructions = list(dict.fromkeys(s for t in seen for s in t.instructions()))
         canonical = canonicalize_instruction_tags({s: tags[s] for s in instructions}, tag_encoder,
                                                   eps=config.dbscan_eps, min_samples=config.dbscan_min_samples)
-        t0 = time.perf_counter()
         scores = insinfo_scores(canonical)
         for prev in seen[:-1]:
             n = stage.quotas[prev.name]
-            rng = np.random.default_rng([args.seed, stage.index])
-            n_selected += len(select_insinfo(prev, n, {s: scores[s] for s in prev.instructions()}, rng))
-        fast_s += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for prev in seen[:-1]:
-            naive(prev.examples, stage.quotas[prev.name], canonical, args.seed)
-        naive_s += time.perf_counter() - t0
+            prev_scores = {s: scores[s] for s in prev.instructions()}
+            t0 = time.perf_counter()
+            ours = select_insinfo(prev, n, prev_scores, np.random.default_rng([args.seed, stage.index]))
+            t1 = time.perf_counter()
+            theirs = naive(prev, n, prev_scores, np.random.default_rng([args.seed, stage.index]))
+            t2 = time.perf_counter()
+            fast_s += t1 - t0
+            naive_s += t2 - t1
+            n_selected += len(ours)
+            # Same allocation per instruction (the draws within an instruction may differ).
+            assert Counter(e.instruction for e in ours) == Counter(e.instruction for e in theirs)
 
     print(f"stream: {label}; {n_examples} examples, "
           f"{len({s for t in tasks for s in t.instructions()})} distinct instructions; strategy inscl, "
@@ -213,10 +165,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("stage  task            seconds  replay")
     for stage, seconds in zip(planner.stages, stage_s):
         print(f"{stage.index:>5}  {stage.task[:14]:<14}  {seconds:7.3f}  {stage.replay_total:>6}")
-    print(f"naive selection: {naive_name}; {len(stages)} stages compared, {n_selected} examples selected")
+    print(f"Algorithm 1 compared on {len(stages)} stages, {n_selected} examples selected "
+          "(naive: bench/naive_selection.py)")
     print(f"planning total: {plan_total:.2f} s, {n_examples / plan_total:,.0f} examples/s")
-    print(f"InsInfo selection (planner way): {fast_s:.3f} s")
-    print(f"InsInfo selection (naive):       {naive_s:.3f} s")
+    print(f"InsInfo selection, inscl.selectors: {fast_s:.3f} s")
+    print(f"InsInfo selection, naive:           {naive_s:.3f} s")
     print(f"ratio naive / planner: {naive_s / fast_s:.1f}x")
     return 0
 

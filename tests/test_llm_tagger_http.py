@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from typing_extensions import Self
 
 from inscl.taggers import make_tagger, read_tags_jsonl
 from inscl.taggers.prompt import USER_TEMPLATE
@@ -56,7 +57,7 @@ class FakeChatServer:
             def log_message(self, *args: object) -> None:  # keep pytest output clean
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 prompt = body["messages"][-1]["content"]
                 assert prompt.startswith(PREFIX)
@@ -120,7 +121,7 @@ class FakeChatServer:
             return self._reply(handler, f"Sure! Here are the tags:\n```json\n{good}\n```\nHope this helps.")
         return self._reply(handler, good)
 
-    def __enter__(self) -> "FakeChatServer":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -129,7 +130,7 @@ class FakeChatServer:
         self.httpd.server_close()
 
 
-FAST = dict(timeout=0.5, max_retries=2, max_parse_retries=2, backoff_base=0.01, backoff_max=0.05)
+FAST = {"timeout": 0.5, "max_retries": 2, "max_parse_retries": 2, "backoff_base": 0.01, "backoff_max": 0.05}
 
 
 def test_retries_faults_and_cache(tmp_path: Path) -> None:
@@ -173,7 +174,8 @@ def test_retries_faults_and_cache(tmp_path: Path) -> None:
         again = make_tagger("openai:tiny-model", cache_dir=tmp_path, base_url=server.url, api_key="sk-test",
                             progress=False, **FAST)
         assert again.tag(instructions) == tags
-        asked = {s: server.counts[s] - before.get(s, 0) for s in server.counts if server.counts[s] != before[s]}
+        asked = {s: server.counts[s] - before.get(s, 0) for s in server.counts
+                 if server.counts[s] != before.get(s, 0)}
         assert asked == {"malformed seventh": 3, "down eighth": 3}
 
 
@@ -190,7 +192,7 @@ def test_fatal_status_stops_with_input_error(tmp_path: Path) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(401)
             self.send_header("Content-Length", "2")
@@ -241,7 +243,7 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
         first_run = dict(server.counts)
         assert all(first_run[s] == 1 for s in cached)
 
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         second_run = {s: c - first_run.get(s, 0) for s, c in server.counts.items() if c - first_run.get(s, 0)}
         # the rerun asked the server exactly for the instructions missing from the cache

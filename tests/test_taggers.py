@@ -42,7 +42,8 @@ def test_offline_tagger_tags() -> None:
 
 
 def test_offline_candidates_skip_boilerplate() -> None:
-    phrases = [c.phrase for c in candidates("In this task, you are given a list of numbers. Sort the numbers.")]
+    text = "In this task, you are given a list of numbers. Sort the numbers."
+    phrases = [c.phrase for c in candidates(text)]
     assert "sort number" in phrases and "list" in phrases
     assert not any(w in p.split() for p in phrases for w in ("task", "given", "you", "the"))
     with pytest.raises(InputError):
@@ -122,7 +123,8 @@ class ListTagger:
 def test_cached_tagger_resumes_and_records_failures(tmp_path: Path) -> None:
     inner = ListTagger()
     tagger = CachedTagger(inner, tmp_path, progress=False)
-    assert tagger.tag(["alpha x", "bad y", "beta z"]) == {"alpha x": ["alpha"], "bad y": [], "beta z": ["beta"]}
+    got = tagger.tag(["alpha x", "bad y", "beta z"])
+    assert got == {"alpha x": ["alpha"], "bad y": [], "beta z": ["beta"]}
     assert [f.instruction for f in tagger.last_failures] == ["bad y"]
     failures = [json.loads(x) for x in tagger.cache.failures_path.read_text().splitlines()]
     assert failures == [{"instruction": "bad y", "error": "refused", "attempts": 2, "tagger": "list-tagger"}]
@@ -208,7 +210,7 @@ def test_cli_tag_and_embed_on_superni(cli_outputs: dict) -> None:
     with np.load(cli_outputs["emb"]) as data:
         texts, matrix = list(data["texts"]), data["embeddings"]
     assert texts[:len(instructions)] == instructions
-    assert set(t for r in records for t in r["tags"]) <= set(texts)
+    assert {t for r in records for t in r["tags"]} <= set(texts)
     assert matrix.dtype == np.float32 and matrix.shape == (len(texts), 384)
     assert len(list(cli_outputs["cache"].glob("*.sqlite"))) == 1
 
@@ -237,7 +239,8 @@ def test_cli_plan_reads_tag_and_embed_outputs(cli_outputs: dict) -> None:
 
     out = cli_outputs["tmp"] / "plan"
     rc = main(["--quiet", "plan", "--tasks", *cli_outputs["files"], "--strategy", "inscl", "--budget", "4",
-               "--embeddings", str(cli_outputs["emb"]), "--tags", str(cli_outputs["tags"]), "--out", str(out)])
+               "--embeddings", str(cli_outputs["emb"]), "--tags", str(cli_outputs["tags"]),
+               "--out", str(out)])
     assert rc == 0
     plan = json.loads((out / "plan.json").read_text())
     assert len(plan["stages"]) == len(cli_outputs["files"])

@@ -6,3 +6,21 @@ from inscl.task import Example, Task, split_task
 __version__ = "0.1.0"
 
 __all__ = ["ConfigError", "Example", "InputError", "Task", "split_task", "__version__"]
+
+# The replay planner (strategies, planning, export), imported on first use: the planner
+# loads scikit-learn and POT, which commands like `inscl report` never need.
+_LAZY_EXPORTS = {
+    "PlannerConfig": "inscl.planner", "ReplayPlanner": "inscl.planner", "StagePlan": "inscl.planner",
+    "plan_stream": "inscl.planner", "write_plan": "inscl.export", "PrecomputedEncoder": "inscl.precomputed",
+    "load_embeddings": "inscl.precomputed", "load_tags": "inscl.precomputed", "STRATEGIES": "inscl.strategies",
+    "Strategy": "inscl.strategies",
+}
+__all__ += sorted(_LAZY_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
+    raise AttributeError(f"module 'inscl' has no attribute {name!r}")

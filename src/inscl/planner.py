@@ -19,16 +19,23 @@ import logging
 import sys
 import warnings
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from inscl.encoders.base import Encoder
+from inscl import selectors
+from inscl.distance import Wasserstein, instruction_distribution, wasserstein
 from inscl.errors import ConfigError, InputError
+from inscl.insinfo import insinfo_scores
+from inscl.quotas import dynamic_quotas, fixed_quotas
 from inscl.strategies import STRATEGIES, Strategy
-from inscl.taggers.base import Tagger
+from inscl.tags import canonicalize_instruction_tags
 from inscl.task import Example, Task
+
+if TYPE_CHECKING:  # the packages' __init__ load models' dependencies; the planner only needs the protocols
+    from inscl.encoders.base import Encoder
+    from inscl.taggers.base import Tagger
 
 __all__ = ["BudgetWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "example_text", "plan_stream"]
 
@@ -205,13 +212,17 @@ class ReplayPlanner:
         self.encoder = encoder
         self._encoder = _MemoEncoder(encoder)
         self._tag_encoder = _MemoEncoder(tag_encoder) if tag_encoder is not None else self._encoder
-        self._tagger: Tagger | None = tags if isinstance(tags, Tagger) and not isinstance(tags, Mapping) else None
+        is_tagger = not isinstance(tags, Mapping) and callable(getattr(tags, "tag", None))
+        self._tagger: Tagger | None = tags if is_tagger else None  # type: ignore[assignment]
         self._tag_table: Mapping[str, Sequence[str]] | None = None if self._tagger is not None else tags
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.tasks: list[Task] = []
         self.stages: list[StagePlan] = []
         self._raw_tags: dict[str, list[str]] = {}
-        self._distances: dict[tuple[str, str], Any] = {}
+        self._distances: dict[tuple[str, str], Wasserstein] = {}
+        # Per registered task (names are unique): what every later stage reuses.
+        self._task_instructions: dict[str, list[str]] = {}
+        self._task_distributions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # ----------------------------------------------------------------------------------
     @property
@@ -272,10 +283,10 @@ class ReplayPlanner:
         scores: dict[str, float] = {}
         if self.strategy.selector == "insinfo":
             scores = self._insinfo(previous + [task])
-            stage.insinfo = {p.name: {s: float(scores[s]) for s in p.instructions()} for p in previous}
+            stage.insinfo = {p.name: {s: float(scores[s]) for s in self._instructions(p)} for p in previous}
         current_embeddings = None
         if self.strategy.selector == "diverse-instruction":
-            current_embeddings = self._encoder.encode(task.instructions())
+            current_embeddings = self._instruction_matrix(task)
         for p in previous:
             n = stage.quotas[p.name]
             chosen = self._select(p, n, scores, current_embeddings, self._rng(index, p.name)) if n else []
@@ -287,10 +298,23 @@ class ReplayPlanner:
         log.debug("stage %d (%s): replay %d %s", index, task.name, len(stage.replay), stage.quotas)
         return stage
 
+    def _instructions(self, task: Task) -> list[str]:
+        if task.name not in self._task_instructions:
+            self._task_instructions[task.name] = task.instructions()
+        return self._task_instructions[task.name]
+
+    def _instruction_matrix(self, task: Task) -> np.ndarray:
+        return self._encoder.encode(self._instructions(task))
+
+    def _distribution(self, task: Task) -> tuple[np.ndarray, np.ndarray]:
+        """The task's instruction embeddings and their weights (config.distribution)."""
+        if task.name not in self._task_distributions:
+            texts, weights = instruction_distribution(task, self.config.distribution)
+            self._task_distributions[task.name] = (self._encoder.encode(texts), weights)
+        return self._task_distributions[task.name]
+
     def _quotas(self, rule: str, available: dict[str, int], distances: dict[str, float],
                 index: int) -> dict[str, int]:
-        from inscl.quotas import dynamic_quotas, fixed_quotas
-
         budget = self.config.budget
         if rule == "none":
             return {name: 0 for name in available}
@@ -315,23 +339,17 @@ class ReplayPlanner:
                           f"of them and giving the rest to the other tasks")
         return {k: int(v) for k, v in dynamic_quotas(distances, available, total).items()}
 
-    def _distance(self, a: Task, b: Task) -> Any:
-        from inscl.distance import instruction_distribution, wasserstein
-
+    def _distance(self, a: Task, b: Task) -> Wasserstein:
         key = (a.name, b.name)
         if key not in self._distances:
             c = self.config
-            sa, wa = instruction_distribution(a, c.distribution)
-            sb, wb = instruction_distribution(b, c.distribution)
-            self._distances[key] = wasserstein(self._encoder.encode(sa), wa, self._encoder.encode(sb), wb,
-                                               method=c.wasserstein, max_exact=c.max_exact, reg=c.sinkhorn_reg)
+            (xa, wa), (xb, wb) = self._distribution(a), self._distribution(b)
+            self._distances[key] = wasserstein(xa, wa, xb, wb, method=c.wasserstein, max_exact=c.max_exact,
+                                               reg=c.sinkhorn_reg)
         return self._distances[key]
 
     def _insinfo(self, tasks: Sequence[Task]) -> dict[str, float]:
-        from inscl.insinfo import insinfo_scores
-        from inscl.tags import canonicalize_instruction_tags
-
-        instructions = list(dict.fromkeys(s for t in tasks for s in t.instructions()))
+        instructions = list(dict.fromkeys(s for t in tasks for s in self._instructions(t)))
         raw = self._tags_for(instructions)
         canonical = canonicalize_instruction_tags(raw, self._tag_encoder, eps=self.config.dbscan_eps,
                                                   min_samples=self.config.dbscan_min_samples)
@@ -357,22 +375,20 @@ class ReplayPlanner:
 
     def _select(self, task: Task, n: int, scores: Mapping[str, float], current_embeddings: np.ndarray | None,
                 rng: np.random.Generator) -> list[Example]:
-        from inscl import selectors
-
         name = self.strategy.selector
         if name == "all":
             return list(task.examples)
         if name == "random":
             return selectors.select_random(task, n, rng)
         if name == "insinfo":
-            return selectors.select_insinfo(task, n, {s: scores[s] for s in task.instructions()}, rng)
+            return selectors.select_insinfo(task, n, {s: scores[s] for s in self._instructions(task)}, rng)
         if name == "prototype-data":
             return selectors.select_prototype_data(
                 task, n, self._encoder.encode([example_text(e) for e in task.examples]), rng)
         if name == "prototype-instruction":
-            return selectors.select_prototype_instruction(task, n, self._encoder.encode(task.instructions()), rng)
+            return selectors.select_prototype_instruction(task, n, self._instruction_matrix(task), rng)
         if name == "diverse-instruction":
-            return selectors.select_diverse_instruction(task, n, self._encoder.encode(task.instructions()),
+            return selectors.select_diverse_instruction(task, n, self._instruction_matrix(task),
                                                         current_embeddings, rng)
         raise AssertionError(f"unhandled selector {name!r}")
 

@@ -26,9 +26,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "embed", help="embed the distinct instructions of tasks (cached), optionally write them to a file",
         description="Encode every distinct instruction of the given tasks into the embedding cache; with "
-                    "--out also write them as .npz (texts, embeddings) or JSONL for `inscl plan --embeddings`.")
+                    "--out also write them as .npz (texts, embeddings) or JSONL for "
+                    "`inscl plan --embeddings`.")
     p.add_argument("--tasks", nargs="+", required=True, metavar="DIR|FILE",
-                   help="task directory (one file per task, or a SuperNI folder with categories.json) or files")
+                   help="task directory (one file per task, or a SuperNI folder with categories.json) "
+                        "or files")
     p.add_argument("--encoder", default="minilm", metavar="SPEC",
                    help="hashing, minilm (default, the packaged all-MiniLM-L6-v2), st:PATH, causal:PATH")
     p.add_argument("--cache-dir", type=Path, metavar="DIR",
@@ -70,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
 
         texts = list(dict.fromkeys(texts + tag_texts(load_tags(args.tags))))
     try:
-        encoder = make_encoder(args.encoder, cache_dir=args.cache_dir or default_cache_dir(), device=args.device,
-                               batch_size=args.batch_size, progress=False if quiet else None)
+        encoder = make_encoder(args.encoder, cache_dir=args.cache_dir or default_cache_dir(),
+                               device=args.device, batch_size=args.batch_size,
+                               progress=False if quiet else None)
     except InputError as exc:
         raise InputError(exc.reason, path=exc.path, line=exc.line, field=exc.field or "--encoder") from None
     cache = getattr(encoder, "cache", None)

@@ -23,9 +23,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "tag", help="tag the intentions of every distinct instruction (cached, resumable)",
         description="Tag every distinct instruction of the given tasks with intention tags (InsTag prompt "
-                    "for LLM taggers) into an append-only cache; with --out write them for `inscl plan --tags`.")
+                    "for LLM taggers) into an append-only cache; with --out write them for "
+                    "`inscl plan --tags`.")
     p.add_argument("--tasks", nargs="+", required=True, metavar="DIR|FILE",
-                   help="task directory (one file per task, or a SuperNI folder with categories.json) or files")
+                   help="task directory (one file per task, or a SuperNI folder with categories.json) "
+                        "or files")
     p.add_argument("--tagger", default="offline", metavar="SPEC",
                    help="offline (default), offline:ENCODER, openai:MODEL, local:PATH")
     p.add_argument("--cache-dir", type=Path, metavar="DIR",
@@ -40,7 +42,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--concurrency", type=int, help="requests in flight (default 4)")
     g.add_argument("--timeout", type=float, help="seconds per request (default 60)")
     g.add_argument("--max-retries", type=int, help="retries of a transient failure (default 5)")
-    g.add_argument("--backoff-base", type=float, help="first retry delay in seconds, doubled each time (default 1)")
+    g.add_argument("--backoff-base", type=float,
+                   help="first retry delay in seconds, doubled each time (default 1)")
     g.add_argument("--backoff-max", type=float, help="longest retry delay in seconds (default 60)")
     g = p.add_argument_group("local:PATH")
     g.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
@@ -60,15 +63,15 @@ def _tagger_options(args: argparse.Namespace) -> dict[str, Any]:
     given = {name: getattr(args, name) for names in _OPTIONS.values() for name in names
              if getattr(args, name) is not None}
     allowed = next((names for prefix, names in _OPTIONS.items() if args.tagger.startswith(prefix)), ())
-    for name in given:
+    minimum = {"concurrency": 1, "max_new_tokens": 1, "top_k": 1, "max_retries": 0, "backoff_base": 0}
+    for name, value in given.items():
+        flag = "--" + name.replace("_", "-")
         if name not in allowed:
-            raise InputError(f"does not apply to tagger {args.tagger!r}", field="--" + name.replace("_", "-"))
-        if name in ("concurrency", "max_retries", "max_new_tokens", "top_k") and given[name] < (
-                0 if name == "max_retries" else 1):
-            raise InputError(f"must be >= {0 if name == 'max_retries' else 1}, got {given[name]}",
-                             field="--" + name.replace("_", "-"))
-        if name in ("timeout", "backoff_max") and given[name] <= 0 or name == "backoff_base" and given[name] < 0:
-            raise InputError(f"out of range: {given[name]}", field="--" + name.replace("_", "-"))
+            raise InputError(f"does not apply to tagger {args.tagger!r}", field=flag)
+        if name in minimum and value < minimum[name]:
+            raise InputError(f"must be >= {minimum[name]}, got {value}", field=flag)
+        if name in ("timeout", "backoff_max") and value <= 0:
+            raise InputError(f"must be > 0, got {value}", field=flag)
     return given
 
 
@@ -99,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     new = getattr(tagger, "last_tagged", len(instructions))
     if not quiet:
         distinct = len({t for s in instructions for t in tags.get(s, [])})
-        print(f"{len(instructions)} instructions from {len(tasks)} tasks: {len(instructions) - new} from cache, "
+        print(f"{len(instructions)} instructions from {len(tasks)} tasks: "
+              f"{len(instructions) - new} from cache, "
               f"{new - len(failed)} newly tagged, {len(failed)} failed; {distinct} distinct tags "
               f"({tagger.id})" + (f"; wrote {args.out}" if args.out and (not failures or args.allow_failures)
                                   else ""))

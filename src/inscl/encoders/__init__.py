@@ -40,7 +40,8 @@ def make_encoder(spec: str = DEFAULT_ENCODER, cache_dir: Path | None = None, dev
     elif spec.startswith("st:") and spec[3:]:
         from inscl.encoders.sentence import SentenceTransformerEncoder
 
-        encoder = SentenceTransformerEncoder(Path(spec[3:]).expanduser(), device=device, batch_size=batch_size)
+        encoder = SentenceTransformerEncoder(Path(spec[3:]).expanduser(), device=device,
+                                             batch_size=batch_size)
     elif spec.startswith("causal:") and spec[7:]:
         from inscl.encoders.causal import CausalLMEncoder
 
@@ -52,5 +53,12 @@ def make_encoder(spec: str = DEFAULT_ENCODER, cache_dir: Path | None = None, dev
     return encoder
 
 
-__all__ = ["Encoder", "CachedEncoder", "EmbeddingCache", "HashingEncoder", "make_encoder", "ENCODER_SPECS",
-           "DEFAULT_ENCODER"]
+__all__ = [
+    "DEFAULT_ENCODER",
+    "ENCODER_SPECS",
+    "CachedEncoder",
+    "EmbeddingCache",
+    "Encoder",
+    "HashingEncoder",
+    "make_encoder",
+]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -41,15 +41,18 @@ class EmbeddingCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
             self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS vectors "
+                             "(key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)")
             row = self._db.execute("SELECT value FROM meta WHERE key='encoder_id'").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES ('encoder_id', ?)", (encoder_id,))
                 self._db.commit()
             elif row[0] != encoder_id:
-                raise InputError(f"cache file belongs to encoder {row[0]!r}, not {encoder_id!r}", path=self.path)
+                raise InputError(f"cache file belongs to encoder {row[0]!r}, not {encoder_id!r}",
+                                 path=self.path)
         except sqlite3.DatabaseError as exc:
-            raise InputError(f"unreadable embedding cache ({exc}); delete it to rebuild", path=self.path) from None
+            raise InputError(f"unreadable embedding cache ({exc}); delete it to rebuild",
+                             path=self.path) from None
 
     def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """Vectors stored for ``keys`` (missing keys are absent from the result)."""

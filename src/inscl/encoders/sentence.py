@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -23,8 +23,8 @@ def packaged_minilm_path() -> Path:
                          field="encoder")
     path = Path(spec.origin).parent / "model"
     if not path.is_dir():
-        raise InputError(f"package {MINILM_PACKAGE} has no model folder at {path}; reinstall with `{MINILM_PIP}`",
-                         field="encoder")
+        raise InputError(f"package {MINILM_PACKAGE} has no model folder at {path}; "
+                         f"reinstall with `{MINILM_PIP}`", field="encoder")
     return path
 
 

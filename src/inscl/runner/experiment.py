@@ -163,11 +163,20 @@ def run_experiment(config: ExperimentConfig, *, progress: bool | None = None) ->
     import torch
 
     progress = auto_progress(progress)
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     if config.deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _run(config, progress)
+    finally:  # leave the process as it was (the API may be called from a larger program)
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     # Validate inputs before anything is written, so bad input leaves no output behind.
     stream = load_stream(config.data)
     if config.replay.tags_file:

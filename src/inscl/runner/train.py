@@ -37,6 +37,23 @@ def get_accelerator(device: str) -> Any:
     return _ACCELERATOR
 
 
+def release(accelerator: Any) -> None:
+    """Drops accelerate's references to a finished stage's model and optimiser.
+
+    ``Accelerator.free_memory`` does the same plus a full ``gc.collect`` (~1 s per call on a
+    busy CPU), which only pays off when there is a GPU cache to empty.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        accelerator.free_memory()
+        return
+    for name in ("_models", "_optimizers", "_schedulers", "_dataloaders"):
+        held = getattr(accelerator, name, None)
+        if isinstance(held, list):
+            held.clear()
+
+
 def stage_seed(seed: int, stage: int) -> int:
     """A seed derived from (run seed, stage) alone."""
     import numpy as np
@@ -174,5 +191,5 @@ def train_stage(model: Any, tokenizer: Any, examples: Sequence[Example], *, opti
     seconds = time.perf_counter() - start
     model.eval()
     accelerator.wait_for_everyone()
-    accelerator.free_memory()  # drop accelerate's references to this stage's objects
+    release(accelerator)
     return StageStats(total, len(encoded), tokens, seconds, last_loss)

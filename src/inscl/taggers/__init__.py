@@ -54,7 +54,8 @@ def make_tagger(spec: str = DEFAULT_TAGGER, cache_dir: Path | None = None, progr
         if encoder is None and spec.startswith("offline:"):
             from inscl.encoders import make_encoder
 
-            encoder = make_encoder(spec[8:], cache_dir=cache_dir, progress=False)  # shares `inscl embed`'s cache
+            # the same cache as `inscl embed`
+            encoder = make_encoder(spec[8:], cache_dir=cache_dir, progress=False)
         inner = OfflineTagger(encoder=encoder, **_options_for(OfflineTagger, opts, spec))
     elif spec.startswith("openai:") and spec[7:]:
         from inscl.taggers.openai import OpenAITagger
@@ -67,7 +68,8 @@ def make_tagger(spec: str = DEFAULT_TAGGER, cache_dir: Path | None = None, progr
     elif spec.startswith("local:") and spec[6:]:
         from inscl.taggers.local import LocalLLMTagger
 
-        inner = LocalLLMTagger(Path(spec[6:]).expanduser(), **_options_for(LocalLLMTagger, dict(options), spec))
+        inner = LocalLLMTagger(Path(spec[6:]).expanduser(),
+                               **_options_for(LocalLLMTagger, dict(options), spec))
     else:
         raise InputError(f"unknown tagger {spec!r}; valid: {', '.join(TAGGER_SPECS)}", field="tagger")
     if cache_dir is not None:
@@ -75,5 +77,13 @@ def make_tagger(spec: str = DEFAULT_TAGGER, cache_dir: Path | None = None, progr
     return inner
 
 
-__all__ = ["Tagger", "TagResult", "TagCache", "CachedTagger", "read_tags_jsonl", "make_tagger", "TAGGER_SPECS",
-           "DEFAULT_TAGGER"]
+__all__ = [
+    "DEFAULT_TAGGER",
+    "TAGGER_SPECS",
+    "CachedTagger",
+    "TagCache",
+    "TagResult",
+    "Tagger",
+    "make_tagger",
+    "read_tags_jsonl",
+]

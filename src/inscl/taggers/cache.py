@@ -15,8 +15,9 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Iterator, Protocol, Sequence
+from typing import IO, Protocol
 
 from tqdm.auto import tqdm
 
@@ -38,7 +39,8 @@ def _append_line(fh: IO[str], record: dict) -> None:
     os.fsync(fh.fileno())
 
 
-def read_tags_jsonl(path: str | Path, tagger_id: str | None = None, strict: bool = True) -> dict[str, list[str]]:
+def read_tags_jsonl(path: str | Path, tagger_id: str | None = None,
+                    strict: bool = True) -> dict[str, list[str]]:
     """Reads a tag JSONL file into ``{instruction: tags}`` (a later line wins).
 
     ``tagger_id`` keeps only lines of that tagger. With ``strict`` (user-supplied
@@ -60,7 +62,8 @@ def read_tags_jsonl(path: str | Path, tagger_id: str | None = None, strict: bool
         try:
             record = json.loads(line)
             if not isinstance(record, dict):
-                raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=i + 1)
+                raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path,
+                                 line=i + 1)
         except (json.JSONDecodeError, InputError) as exc:
             if not strict and i == last:
                 log.warning("%s:%d: ignoring a truncated last line", path, i + 1)
@@ -123,13 +126,13 @@ class TagCache:
 
     def add(self, instruction: str, tags: list[str]) -> None:
         if self._fh is None:
-            self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open, closed by close())
         _append_line(self._fh, {"instruction": instruction, "tags": list(tags), "tagger": self.tagger_id})
         self.tags[instruction] = list(tags)
 
     def add_failure(self, result: TagResult) -> None:
         if self._failures_fh is None:
-            self._failures_fh = open(self.failures_path, "a", encoding="utf-8")
+            self._failures_fh = open(self.failures_path, "a", encoding="utf-8")  # noqa: SIM115
         _append_line(self._failures_fh, {"instruction": result.instruction, "error": result.error,
                                          "attempts": result.attempts, "tagger": self.tagger_id})
 
@@ -172,7 +175,8 @@ class CachedTagger:
         if missing:
             disable = None if self.progress is None else not self.progress
             try:
-                with tqdm(total=len(missing), desc=f"tag {self.id[:40]}", unit="instr", disable=disable) as bar:
+                with tqdm(total=len(missing), desc=f"tag {self.id[:40]}", unit="instr",
+                          disable=disable) as bar:
                     for result in self.inner.tag_iter(missing):
                         if result.ok:
                             self.cache.add(result.instruction, result.tags or [])

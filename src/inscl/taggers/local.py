@@ -1,5 +1,6 @@
 """Intention tags from a local ``transformers`` causal LM (greedy, batched).
 
+The model is a local folder or a ``.gguf`` file (de-quantised by transformers).
 The InsTag prompt goes through the tokenizer's chat template when it has one (a
 plain "System/User/Assistant" layout otherwise); the reply is parsed with
 :func:`~inscl.taggers.parsing.parse_tags`. A reply without a tag list is a failure
@@ -9,9 +10,10 @@ plain "System/User/Assistant" layout otherwise); the reply is parsed with
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
+from inscl.encoders.causal import model_location
 from inscl.encoders.sentence import resolve_device
 from inscl.errors import ConfigError, InputError
 from inscl.taggers.parsing import TagParseError, parse_tags
@@ -25,8 +27,7 @@ class LocalLLMTagger:
     def __init__(self, path: str | Path, device: str | None = None, max_new_tokens: int = 256,
                  batch_size: int = 8, max_prompt_tokens: int = 2048) -> None:
         self.path = Path(path)
-        if not self.path.is_dir():
-            raise InputError("local LLM folder not found", path=self.path, field="tagger")
+        model_location(self.path, "tagger")  # a folder or a .gguf file; fails early when missing
         if max_new_tokens < 1 or batch_size < 1 or max_prompt_tokens < 1:
             raise ConfigError("max_new_tokens, batch_size and max_prompt_tokens must be >= 1",
                               field="max_new_tokens")
@@ -42,9 +43,10 @@ class LocalLLMTagger:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        folder, extra = model_location(self.path, "tagger")
         try:
-            tok = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(str(self.path), local_files_only=True, dtype="auto")
+            tok = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
+            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype="auto", **extra)
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot load local LLM ({exc})", path=self.path, field="tagger") from None
         if tok.pad_token is None:
@@ -58,7 +60,8 @@ class LocalLLMTagger:
         """The text given to the model for ``instruction``."""
         tok = self._tokenizer
         if tok is not None and getattr(tok, "chat_template", None):
-            return tok.apply_chat_template(build_messages(instruction), tokenize=False, add_generation_prompt=True)
+            return tok.apply_chat_template(build_messages(instruction), tokenize=False,
+                                           add_generation_prompt=True)
         return build_plain_prompt(instruction)
 
     def _generate(self, instructions: list[str]) -> list[str]:
@@ -66,8 +69,9 @@ class LocalLLMTagger:
 
         assert self._model is not None and self._tokenizer is not None
         tok = self._tokenizer
-        batch = tok([self.prompt(s) for s in instructions], return_tensors="pt", padding=True, truncation=True,
-                    max_length=self.max_prompt_tokens, add_special_tokens=False).to(self._device)
+        batch = tok([self.prompt(s) for s in instructions], return_tensors="pt", padding=True,
+                    truncation=True, max_length=self.max_prompt_tokens,
+                    add_special_tokens=False).to(self._device)
         with torch.inference_mode():
             out = self._model.generate(**batch, do_sample=False, max_new_tokens=self.max_new_tokens,
                                        pad_token_id=tok.pad_token_id)

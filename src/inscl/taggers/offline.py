@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -41,14 +41,14 @@ compose compute convert correct count create decide describe detect determine ed
 extract fill find fix format generate give grade guess identify infer judge label list locate match
 order output paraphrase parse pick predict provide rank rate reason recognize recognise remove reorder
 rephrase replace respond return reverse rewrite select simplify solve sort specify split suggest
-summarize summarise tag tell translate verify write""".split())
+summarize summarise tag tell translate verify write""".split())  # noqa: SIM905 (a word list reads better)
 
 #: Words that carry no intention on their own: English stopwords and instruction boilerplate.
 STOPWORDS = frozenset(ENGLISH_STOP_WORDS | set("""
 task given input output example examples following note ll ve don doesn shouldn won isn aren
 t s d m re e g i.e etc also based using use must need needs job just make sure like
 way ones provided contain contains containing valid correct appropriate please form st nd rd th
-""".split())) - TASK_VERBS
+""".split())) - TASK_VERBS  # noqa: SIM905
 
 _TOKEN = re.compile(r"[A-Za-z]+|[^\sA-Za-z]")
 
@@ -90,7 +90,8 @@ def candidates(instruction: str, max_phrase_words: int = 3, max_gap: int = 3) ->
         while j < len(words) and words[j] is not None and not content(j) and gap < max_gap:
             j, gap = j + 1, gap + 1
         end = j
-        while end < len(words) and content(end) and words[end] not in TASK_VERBS and end - j < max_phrase_words:
+        while (end < len(words) and content(end) and words[end] not in TASK_VERBS
+               and end - j < max_phrase_words):
             end += 1
         if end > j:  # the object is the head (last word) of the content run after the verb
             add(f"{w} {words[end - 1]}", "verb-object")

@@ -12,13 +12,12 @@ from __future__ import annotations
 import email.utils
 import json
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 from inscl.errors import ConfigError, InputError
 from inscl.taggers.parsing import TagParseError, parse_tags
@@ -109,19 +108,21 @@ class OpenAITagger:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(f"{c.base_url}/chat/completions", data=body, headers=headers, method="POST")
+        req = urllib.request.Request(f"{c.base_url}/chat/completions", data=body, headers=headers,
+                                     method="POST")
         try:
             with urllib.request.urlopen(req, timeout=c.timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:200].decode("utf-8", "replace")
             if exc.code == 429 or exc.code >= 500:
-                raise _Transient(f"HTTP {exc.code}: {detail}", parse_retry_after(exc.headers.get("Retry-After")))
+                raise _Transient(f"HTTP {exc.code}: {detail}",
+                                 parse_retry_after(exc.headers.get("Retry-After")))
             if exc.code in _FATAL_STATUS:
                 raise InputError(f"{c.base_url}/chat/completions answered HTTP {exc.code} "
                                  f"{_FATAL_STATUS[exc.code]}: {detail}", field="tagger") from None
             raise TagParseError(f"HTTP {exc.code}: {detail}") from None
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise _Transient(f"timeout after {c.timeout:g}s ({exc})") from None
         except urllib.error.URLError as exc:
             raise _Transient(f"connection error: {exc.reason}") from None
