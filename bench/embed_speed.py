@@ -105,18 +105,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ("causal-tiny-random", CausalLMEncoder(tiny_llama(tmp_path / "tiny"), device=args.device,
                                                            batch_size=args.batch_size))]
         if args.smollm:
-            encoders.append(("causal-smollm2-135m", CausalLMEncoder(packaged_smollm_gguf(), device=args.device,
-                                                                    batch_size=args.batch_size)))
+            smollm = CausalLMEncoder(packaged_smollm_gguf(), device=args.device, batch_size=args.batch_size)
+            encoders.append(("causal-smollm2-135m", smollm))
         for name, enc in encoders:
             rows.append(measure(name, enc, texts, tmp_path / "cache", args.batch_size))
             r = rows[-1]
             print(f"  done {name}: load {r['load_s']:.1f} s", file=sys.stderr)
-    print(f"{len(texts)} {args.source} instructions, mean {mean_chars:.0f} characters, batch {args.batch_size}, "
+    print(f"{len(texts)} {args.source} instructions, mean {mean_chars:.0f} characters, "
+          f"batch {args.batch_size}, "
           f"torch threads {torch.get_num_threads()}, device {args.device or 'auto'}")
     header = ("encoder", "dim", "load s", "1st pass instr/s", "2nd pass (cached) instr/s", "cache speed-up")
-    table = [header] + [(r["encoder"], str(r["dim"]), f"{r['load_s']:.1f}", f"{len(texts) / r['first_s']:.0f}",
-                         f"{len(texts) / r['second_s']:.0f}", f"{r['first_s'] / r['second_s']:.1f}x")
-                        for r in rows]
+    table = [header] + [(r["encoder"], str(r["dim"]), f"{r['load_s']:.1f}",
+                         f"{len(texts) / r['first_s']:.0f}", f"{len(texts) / r['second_s']:.0f}",
+                         f"{r['first_s'] / r['second_s']:.1f}x") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))

@@ -26,20 +26,20 @@ import sys
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from inscl.insinfo import insinfo_scores  # noqa: E402
-from inscl.planner import BudgetWarning, PlannerConfig, ReplayPlanner  # noqa: E402
-from inscl.precomputed import PrecomputedEncoder  # noqa: E402
-from inscl.selectors import select_insinfo  # noqa: E402
-from inscl.tags import canonicalize_instruction_tags  # noqa: E402
-from inscl.task import Example, Task  # noqa: E402
+from inscl.insinfo import insinfo_scores
+from inscl.planner import BudgetWarning, PlannerConfig, ReplayPlanner
+from inscl.precomputed import PrecomputedEncoder
+from inscl.selectors import select_insinfo
+from inscl.tags import canonicalize_instruction_tags
+from inscl.task import Example, Task
 
 
 # ------------------------------------------------------------------------------ inputs

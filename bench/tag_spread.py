@@ -52,8 +52,10 @@ def spread(tags: Mapping[str, Sequence[str]]) -> dict[str, float]:
     scores = list(insinfo(tags).values())
     freq = Counter(t for ts in tags.values() for t in set(ts))
     return {"n": len(scores), "min": min(scores), "median": statistics.median(scores), "max": max(scores),
-            "std": statistics.pstdev(scores), "distinct_frac": len({round(x, 9) for x in scores}) / len(scores),
-            "distinct_tags": len(freq), "tags_per_instr": statistics.mean(len(set(ts)) for ts in tags.values()),
+            "std": statistics.pstdev(scores),
+            "distinct_frac": len({round(x, 9) for x in scores}) / len(scores),
+            "distinct_tags": len(freq),
+            "tags_per_instr": statistics.mean(len(set(ts)) for ts in tags.values()),
             "singleton_tag_frac": sum(1 for c in freq.values() if c == 1) / len(freq)}
 
 
@@ -78,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     instructions = definitions(args.superni)
     print(f"{len(instructions)} distinct SuperNI definitions from {args.superni}")
-    header = ("tagger", "variant", "min", "median", "max", "std", "distinct", "tags", "tags/instr", "singleton")
+    header = ("tagger", "variant", "min", "median", "max", "std", "distinct", "tags", "tags/instr",
+              "singleton")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.tagger:
@@ -94,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append((spec, name, f"{s['min']:.2f}", f"{s['median']:.2f}", f"{s['max']:.2f}",
                              f"{s['std']:.2f}", f"{s['distinct_frac']:.3f}", str(s["distinct_tags"]),
                              f"{s['tags_per_instr']:.2f}", f"{s['singleton_tag_frac']:.2f}"))
-            print(f"{spec}: tagged in {secs:.1f} s; example: {instructions[0][:60]!r} -> {tags[instructions[0]]}")
+            print(f"{spec}: tagged in {secs:.1f} s; example: {instructions[0][:60]!r} -> "
+                  f"{tags[instructions[0]]}")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))

@@ -155,7 +155,7 @@ def test_bad_task_files(case: str, task_dir: Path, tmp_path: Path, capsys: pytes
 
 @pytest.mark.parametrize(("extra", "pattern"), [
     (["--order", "alpha,delta"], r"field '--order'.*unknown task 'delta'.*alpha, beta, gamma"),
-    (["--strategy", "gem"], r"unknown strategy 'gem'; valid strategies: none, random, inscl"),
+    (["--strategy", "gem"], r"field '--strategy': unknown strategy 'gem'; valid strategies: none, random, inscl"),
     (["--strategy", "insinfo"], r"strategy 'insinfo' needs intention tags: pass --tags FILE.*--tagger"),
     (["--budget", "-1"], r"field '--budget'"),
     (["--encoder", "st:/nonexistent/model"], r"--encoder"),
@@ -190,3 +190,74 @@ def test_bad_embeddings_and_tags_files(task_dir: Path, tmp_path: Path, capsys: p
                             "--tags", str(tags), "--out", str(out)], capsys)
     assert code == 2 and re.search(r"tags\.jsonl:1, field 'tags'", err), err
     assert not out.exists()
+
+
+def test_plan_with_offline_tagger_logs_budget_warning(task_dir: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out"
+    code, _, err = run_cli(["plan", "--tasks", str(task_dir), "--strategy", "inscl", "--budget", "100",
+                            "--encoder", "hashing", "--tagger", "offline", "--cache-dir", str(tmp_path / "cache"),
+                            "--out", str(out)], capsys)
+    assert code == 0, err
+    doc = json.loads((out / "plan.json").read_text())
+    assert doc["stages"][2]["quotas"] == {"alpha": 5, "beta": 5}  # everything: 6 examples, 1 held out
+    assert set(doc["stages"][2]["insinfo"]) == {"alpha", "beta"}
+    assert "budget 100 per task (200 in all) exceeds the 10 examples" in caplog.text
+
+
+# ------------------------------------------------------------------ precomputed inputs
+def test_embeddings_round_trip(tmp_path: Path) -> None:
+    import numpy as np
+
+    from inscl.precomputed import load_embeddings, load_tags
+
+    texts = ["a", "b c", "ü"]
+    matrix = np.arange(6, dtype=np.float32).reshape(3, 2)
+    for name in ("e.npz", "e.jsonl"):
+        save_embeddings(tmp_path / name, texts, matrix)
+        enc = load_embeddings(tmp_path / name)
+        assert np.array_equal(enc.encode(["ü", "a"]), matrix[[2, 0]]) and enc.dim == 2
+    assert load_embeddings(tmp_path / "e.npz").id == load_embeddings(tmp_path / "e.jsonl").id
+    (tmp_path / "t.json").write_text(json.dumps({"a": ["x", "y"]}))
+    (tmp_path / "t.jsonl").write_text('{"instruction": "a", "tags": ["x"], "tagger": "t"}\n'
+                                      '{"instruction": "a", "tags": ["x", "y"]}\n')
+    assert load_tags(tmp_path / "t.json") == load_tags(tmp_path / "t.jsonl") == {"a": ["x", "y"]}
+
+
+@pytest.mark.parametrize(("name", "content", "pattern"), [
+    ("e.jsonl", '{"text": "a", "embedding": [1, 2]}\n{"text": "b"}\n', r"e\.jsonl:2, field 'embedding'"),
+    ("e.jsonl", '{"text": "a", "embedding": [1, 2]}\n{"text": "a", "embedding": [2, 1]}\n',
+     r"e\.jsonl:2, field 'embedding': 'a' appears twice"),
+    ("e.jsonl", '{"embedding": [1]}\n', r"e\.jsonl:1, field 'text'"),
+    ("e.jsonl", '{"text": "a", "embedding": [NaN]}\n', r"e\.jsonl:1, field 'embedding'"),
+    ("e.jsonl", "\n", r"e\.jsonl: no embeddings"),
+    ("t.jsonl", '{"instruction": "a", "tags": ["x"]}\n{"tags": ["x"]}\n', r"t\.jsonl:2, field 'instruction'"),
+    ("t.jsonl", '{"instruction": "a", "tags": ["x"]\n', r"t\.jsonl:1: malformed JSON"),
+    ("t.json", '["a"]', r"t\.json: expected a JSON object"),
+])
+def test_bad_precomputed_files(name: str, content: str, pattern: str, tmp_path: Path) -> None:
+    from inscl.errors import InputError
+    from inscl.precomputed import load_embeddings, load_tags
+
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(InputError, match=pattern):
+        (load_tags if name.startswith("t") else load_embeddings)(path)
+
+
+def test_bad_npz(tmp_path: Path) -> None:
+    import numpy as np
+
+    from inscl.errors import InputError
+    from inscl.precomputed import load_embeddings
+
+    np.savez(tmp_path / "a.npz", texts=np.array(["a", "b"]), vectors=np.zeros((2, 3)))
+    with pytest.raises(InputError, match=r"a\.npz, field 'embeddings': missing array 'embeddings'"):
+        load_embeddings(tmp_path / "a.npz")
+    np.savez(tmp_path / "b.npz", texts=np.array(["a", "b"]), embeddings=np.zeros((3, 3)))
+    with pytest.raises(InputError, match=r"b\.npz, field 'embeddings'.*\(2, d\)"):
+        load_embeddings(tmp_path / "b.npz")
+    (tmp_path / "c.npz").write_text("not a zip")
+    with pytest.raises(InputError, match=r"c\.npz: cannot read"):
+        load_embeddings(tmp_path / "c.npz")

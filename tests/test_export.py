@@ -71,11 +71,11 @@ def test_plan_json(written) -> None:
 
 
 def test_dataset_info_points_to_loadable_files(written) -> None:
-    out, trains, _, planner = written
+    out, trains, _, _ = written
     info = json.loads((out / "dataset_info.json").read_text())
     assert set(info) == {"inscl_stage_01_classify_reviews", "inscl_stage_02_qa", "inscl_stage_03_sum_mary",
                          "inscl_stage_02_qa_replay", "inscl_stage_03_sum_mary_replay"}
-    for name, entry in info.items():
+    for entry in info.values():
         assert entry["columns"] == {"prompt": "instruction", "query": "input", "response": "output"}
         path = out / entry["file_name"]
         assert path.is_file()
@@ -89,7 +89,7 @@ def test_dataset_info_points_to_loadable_files(written) -> None:
 
 
 def test_mixture_order_is_deterministic(written, tmp_path: Path) -> None:
-    out, trains, tests, planner = written
+    out, trains, _, planner = written
     write_plan(planner, trains, tmp_path / "again")
     for stage in ("stage_02_qa", "stage_03_sum_mary"):
         assert (tmp_path / "again" / stage / "mixture.jsonl").read_bytes() == (out / stage / "mixture.jsonl").read_bytes()
@@ -97,7 +97,7 @@ def test_mixture_order_is_deterministic(written, tmp_path: Path) -> None:
 
 
 def test_existing_output_is_kept_unless_overwrite(written, tmp_path: Path) -> None:
-    out, trains, _, planner = written
+    _, trains, _, planner = written
     target = tmp_path / "busy"
     target.mkdir()
     (target / "keep.txt").write_text("mine")

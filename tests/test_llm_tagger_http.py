@@ -255,3 +255,27 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     assert all(r["tags"] == FakeChatServer.tags_for(r["instruction"]) for r in final)
     lines = next(cache.glob("*/tags.jsonl")).read_text().splitlines()
     assert len(lines) == n and all(json.loads(x)["tagger"] == final[0]["tagger"] for x in lines)
+
+
+def test_ctrl_c_stops_promptly_and_keeps_results(tmp_path: Path) -> None:
+    n = 8
+    tasks = tmp_path / "stream.jsonl"
+    tasks.write_text("".join(json.dumps({"instruction": f"delay item {i}", "input": "", "output": "o"}) + "\n"
+                             for i in range(n)))
+    cache, out = tmp_path / "cache", tmp_path / "tags.jsonl"
+    with FakeChatServer(delay=0.25) as server:
+        cmd = [sys.executable, "-m", "inscl", "--quiet", "tag", "--tasks", str(tasks), "--tagger", "openai:m",
+               "--base-url", server.url, "--cache-dir", str(cache), "--concurrency", "2", "--out", str(out)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while _cache_lines(cache) < 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the tagger never wrote 2 results"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)  # in-flight requests end within the server delay
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not out.exists()
+    cached = read_tags_jsonl(next(cache.glob("*/tags.jsonl")))  # strict: every line is complete
+    assert 2 <= len(cached) < n
+    assert all(server.counts[s] == 1 and tags == FakeChatServer.tags_for(s) for s, tags in cached.items())

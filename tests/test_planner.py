@@ -3,10 +3,11 @@ online = batch, budget overflow, caching, config validation and error paths."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import warnings
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -141,7 +142,7 @@ def test_dynamic_quotas_follow_distances(stream: list[Task], encoder: HashingEnc
     stage = plan(stream, encoder, strategy="dynamic", budget=3).stages[-1]
     names = sorted(stage.distances, key=stage.distances.get)
     # More dissimilar tasks never get fewer examples unless their own size caps them.
-    for near, far in zip(names, names[1:]):
+    for near, far in itertools.pairwise(names):
         assert stage.quotas[near] <= stage.quotas[far] or stage.quotas[far] == stage.available[far]
 
 

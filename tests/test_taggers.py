@@ -154,7 +154,7 @@ def tiny_chat_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_local_llm_tagger_records_garbage_cleanly(tiny_chat_llama: Path, tmp_path: Path) -> None:
     tagger = make_tagger(f"local:{tiny_chat_llama}", cache_dir=tmp_path, progress=False, device="cpu",
-                         max_new_tokens=12)
+                         max_new_tokens=8)
     out = tagger.tag(INSTRUCTIONS[:3])
     assert list(out) == INSTRUCTIONS[:3]
     assert all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in out.values())

@@ -15,7 +15,8 @@ _LAZY_EXPORTS = {
     "load_embeddings": "inscl.precomputed", "load_tags": "inscl.precomputed", "STRATEGIES": "inscl.strategies",
     "Strategy": "inscl.strategies",
 }
-__all__ += sorted(_LAZY_EXPORTS)
+__all__ += ["STRATEGIES", "PlannerConfig", "PrecomputedEncoder", "ReplayPlanner", "StagePlan", "Strategy",
+            "load_embeddings", "load_tags", "plan_stream", "write_plan"]
 
 
 def __getattr__(name: str) -> object:

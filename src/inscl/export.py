@@ -23,8 +23,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def write_plan(planner: ReplayPlanner, tasks: Sequence[Task], out_dir: str | Pat
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        plan = _write_contents(planner, tasks, test_tasks, tmp)
+        _write_contents(planner, tasks, test_tasks, tmp)
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -94,7 +95,7 @@ def write_plan(planner: ReplayPlanner, tasks: Sequence[Task], out_dir: str | Pat
 
 
 def _write_contents(planner: ReplayPlanner, tasks: list[Task], test_tasks: Sequence[Task] | None,
-                    root: Path) -> dict[str, Any]:
+                    root: Path) -> None:
     n = len(tasks)
     info: dict[str, Any] = {}
     plan = planner.to_dict()
@@ -126,11 +127,10 @@ def _write_contents(planner: ReplayPlanner, tasks: list[Task], test_tasks: Seque
                       "train_size": len(task)})
     _write_json(root / "dataset_info.json", info)
     _write_json(root / "plan.json", plan)
-    return plan
 
 
 def _mixture_rng(seed: int, index: int, task: str) -> np.random.Generator:
-    digest = hashlib.sha256(f"mixture:{task}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"mixture:{task}".encode()).digest()
     words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
     return np.random.default_rng(np.random.SeedSequence([seed, index, *words]))
 

@@ -18,8 +18,9 @@ import hashlib
 import logging
 import sys
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -110,7 +111,7 @@ class PlannerConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "PlannerConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> PlannerConfig:
         """Builds a config from a mapping; an unknown key is a :class:`ConfigError`."""
         known = {f.name for f in fields(cls)}
         for key in data:
@@ -230,7 +231,12 @@ class ReplayPlanner:
         return [t.name for t in self.tasks]
 
     def add_task(self, task: Task) -> StagePlan:
-        """Registers ``task`` as the next stage and returns that stage's replay plan."""
+        """Registers ``task`` as the next stage and returns that stage's replay plan.
+
+        The task must not change afterwards: later stages reuse what was derived from it.
+        Raises :class:`InputError` for an empty task, a repeated task name or example id,
+        or an instruction without tags; the planner is then unchanged.
+        """
         self._check_task(task)
         index = len(self.tasks) + 1
         previous = list(self.tasks)
@@ -238,7 +244,12 @@ class ReplayPlanner:
         try:
             stage = self._plan_stage(index, task, previous)
         except BaseException:
-            self.tasks.pop()  # a failed stage leaves the planner as it was
+            # A failed stage leaves the planner as it was (a fixed task may come back under the same name).
+            self.tasks.pop()
+            self._task_instructions.pop(task.name, None)
+            self._task_distributions.pop(task.name, None)
+            for key in [k for k in self._distances if task.name in k]:
+                del self._distances[key]
             raise
         self.stages.append(stage)
         return stage
@@ -247,7 +258,8 @@ class ReplayPlanner:
         """The ``plan.json`` document (see docs/architecture.md and docs/planner.md)."""
         c = self.config
         return {"format_version": PLAN_FORMAT_VERSION, "strategy": c.strategy, "budget": c.budget,
-                "seed": c.seed, "order": self.order, "config": c.to_dict(), "encoder": self.encoder.id,
+                "seed": c.seed, "order": self.order, "config": c.to_dict(),
+                "encoder": self.encoder.id if self.strategy.needs_embeddings else None,
                 "tag_encoder": self._tag_encoder.id if self.strategy.selector == "insinfo" else None,
                 "stages": [s.to_dict() for s in self.stages]}
 

@@ -16,10 +16,10 @@ import random
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from inscl.errors import InputError
-from inscl.strategies import STRATEGIES, get_strategy
+from inscl.strategies import STRATEGIES
 from inscl.task import Task, split_task
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,16 @@ def run(args: argparse.Namespace) -> int:
     from inscl.loaders import load_tasks
     from inscl.planner import PlannerConfig, plan_stream
 
-    strategy = get_strategy(args.strategy)
+    if args.strategy not in STRATEGIES:
+        raise InputError(f"unknown strategy {args.strategy!r}; valid strategies: {', '.join(STRATEGIES)}",
+                         field="--strategy")
+    strategy = STRATEGIES[args.strategy]
     if args.budget < 0:
         raise InputError(f"must be >= 0, got {args.budget}", field="--budget")
     if args.seed < 0:
         raise InputError(f"must be >= 0, got {args.seed}", field="--seed")
+    if args.split_seed < 0:
+        raise InputError(f"must be >= 0, got {args.split_seed}", field="--split-seed")
     if not 0.0 <= args.test_fraction < 1.0:
         raise InputError(f"must be in [0, 1), got {args.test_fraction}", field="--test-fraction")
     if strategy.needs_tags and args.tags is None and args.tagger is None:
@@ -102,16 +107,14 @@ def run(args: argparse.Namespace) -> int:
 
     config = PlannerConfig(strategy=strategy.name, budget=args.budget, seed=args.seed,
                            distribution=args.distribution)
-    encoder = _encoder(args, cache_dir, progress)
+    encoder = _encoder(args, strategy, cache_dir, progress)
     tag_encoder = _tag_encoder(args, encoder, cache_dir, progress) if strategy.needs_tags else None
-    tag_source = None
-    if strategy.needs_tags:
-        tag_source = _tags(args, cache_dir)
+    tag_source = _tags(args, cache_dir, progress) if strategy.needs_tags else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         planner = plan_stream(trains, config, encoder, tag_source, tag_encoder=tag_encoder, progress=progress)
-    for w in caught:
-        log.warning("%s", w.message)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        log.warning("%s", message)
     write_plan(planner, trains, args.out, test_tasks=tests, overwrite=args.force)
     if not quiet:
         print(summary_table(planner))
@@ -174,11 +177,15 @@ def _split(task: Task, fraction: float, seed: int) -> tuple[Task, Task]:
     return split_task(task, test_fraction=fraction, seed=seed)
 
 
-def _encoder(args: argparse.Namespace, cache_dir: Path, progress: bool | None) -> Any:
+def _encoder(args: argparse.Namespace, strategy: Any, cache_dir: Path, progress: bool | None) -> Any:
     from inscl.precomputed import load_embeddings
 
     if args.embeddings is not None:
         return load_embeddings(args.embeddings)
+    if args.encoder is None and not (strategy.needs_embeddings or strategy.needs_tags):
+        from inscl.encoders.hashing import HashingEncoder
+
+        return HashingEncoder()  # never called: no need to load (or fail to load) the default model
     return _make_encoder(args.encoder or "minilm", cache_dir, progress, "--encoder")
 
 
@@ -209,14 +216,20 @@ def _make_encoder(spec: str, cache_dir: Path, progress: bool | None, flag: str) 
                          f"{flag} hashing", field=flag) from None
 
 
-def _tags(args: argparse.Namespace, cache_dir: Path) -> Any:
+def _tags(args: argparse.Namespace, cache_dir: Path, progress: bool | None) -> Any:
+    """The raw tags: a table from ``--tags``, or a (cached) tagger from ``--tagger``."""
     from inscl.precomputed import load_tags
 
     if args.tags is not None:
         return load_tags(args.tags)
-    from inscl.taggers import make_tagger  # type: ignore[attr-defined]
+    from inscl.taggers import make_tagger
 
-    return make_tagger(args.tagger, cache_dir)
+    try:
+        return make_tagger(args.tagger, cache_dir=cache_dir, progress=progress)
+    except InputError as exc:
+        if exc.field in (None, "tagger"):
+            raise InputError(exc.reason, path=exc.path, line=exc.line, field="--tagger") from None
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

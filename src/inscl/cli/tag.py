@@ -39,17 +39,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--base-url", metavar="URL",
                    help="chat-completions base URL (default $INSCL_OPENAI_BASE_URL, $OPENAI_BASE_URL, "
                         "or https://api.openai.com/v1); the key comes from $OPENAI_API_KEY")
-    g.add_argument("--concurrency", type=int, help="requests in flight (default 4)")
-    g.add_argument("--timeout", type=float, help="seconds per request (default 60)")
-    g.add_argument("--max-retries", type=int, help="retries of a transient failure (default 5)")
-    g.add_argument("--backoff-base", type=float,
+    g.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (default 4)")
+    g.add_argument("--timeout", type=float, metavar="S", help="seconds per request (default 60)")
+    g.add_argument("--max-retries", type=int, metavar="N", help="retries of a transient failure (default 5)")
+    g.add_argument("--backoff-base", type=float, metavar="S",
                    help="first retry delay in seconds, doubled each time (default 1)")
-    g.add_argument("--backoff-max", type=float, help="longest retry delay in seconds (default 60)")
+    g.add_argument("--backoff-max", type=float, metavar="S", help="longest retry delay in seconds (default 60)")
     g = p.add_argument_group("local:PATH")
     g.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
-    g.add_argument("--max-new-tokens", type=int, help="generated tokens per reply (default 256)")
+    g.add_argument("--max-new-tokens", type=int, metavar="N", help="generated tokens per reply (default 256)")
     g = p.add_argument_group("offline")
-    g.add_argument("--top-k", type=int, help="tags per instruction (default 5)")
+    g.add_argument("--top-k", type=int, metavar="K", help="tags per instruction (default 5)")
     p.set_defaults(func=run)
     return p
 

@@ -74,13 +74,16 @@ class CausalLMEncoder:
     def _load(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         folder, extra = model_location(self.path, "encoder")
         try:
             tok = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
             torch_dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
-            model = AutoModel.from_pretrained(folder, local_files_only=True, dtype=torch_dtype, **extra)
+            # the causal-LM class matches the checkpoint (no "unexpected lm_head" report); only its
+            # decoder runs, so no vocabulary-sized logits are computed
+            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch_dtype,
+                                                         **extra).base_model
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot load causal LM ({exc})", path=self.path, field="encoder") from None
         if tok.pad_token is None:

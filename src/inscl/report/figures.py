@@ -99,7 +99,8 @@ def distance_heatmap(summaries: Sequence[StrategySummary]) -> Figure | None:
 def quota_bars(summaries: Sequence[StrategySummary]) -> Figure | None:
     """Replay quotas per stage, stacked by source task; one panel per strategy with a plan."""
     panels = [s for s in summaries if s.runs[0].plan and any(
-        st.get("quotas") for st in s.runs[0].plan.get("stages", []) if isinstance(st, dict))]
+        sum((st.get("quotas") or {}).values()) > 0 for st in s.runs[0].plan.get("stages", [])
+        if isinstance(st, dict))]  # strategy none plans only zero quotas: nothing to draw
     if not panels:
         return None
     order = panels[0].order
@@ -150,11 +151,13 @@ def score_heatmaps(summaries: Sequence[StrategySummary]) -> Figure | None:
 
 
 def _band(ax: Any, x: np.ndarray, values: np.ndarray, label: str, color: Any) -> None:
-    with np.errstate(invalid="ignore"):
-        mean = np.nanmean(values, axis=0) if np.any(~np.isnan(values)) else values[0]
-        std = np.nanstd(values, axis=0) if values.shape[0] > 1 else None
+    """A line at the mean over seeds (rows) and, with several seeds, a ±1 std band."""
+    from inscl.report.aggregate import mean_std
+
+    stats = np.array([mean_std(values[:, k]) for k in range(values.shape[1])])
+    mean, std = stats[:, 0], stats[:, 1]
     ax.plot(x, mean, marker="o", label=label, color=color)
-    if std is not None:
+    if values.shape[0] > 1:
         ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=color)
 
 

@@ -46,8 +46,8 @@ class _Session:
         self.run = run
         self.progress = progress
         self.accelerator = get_accelerator(config.model.device)
-        self.device = self.accelerator.device if config.model.device == "auto" else resolve_device(
-            config.model.device)
+        resolve_device(config.model.device)  # a clear error when CUDA is asked for but absent
+        self.device = self.accelerator.device  # one GPU per process under `accelerate launch`
         _, self.tokenizer = self._load_base(tokenizer_only=True)
         self._load_model = load_model
 
@@ -87,7 +87,10 @@ class _Session:
         from inscl.runner.evaluate import evaluate_task
         from inscl.runner.train import stage_seed, train_stage
 
+        from inscl.runner.train import seed_everything
+
         cfg = self.config
+        seed_everything(stage_seed(seed, index))  # a new LoRA adapter's initialisation draws from it
         model = self.model_from(previous)
         stats = train_stage(model, self.tokenizer, train, optim=cfg.optim, prompt=cfg.prompt,
                             seed=stage_seed(seed, index), accelerator=self.accelerator, progress=self.progress,
@@ -99,9 +102,10 @@ class _Session:
         t0 = time.perf_counter()
         if acc.is_main_process:
             for split in eval_tasks:
-                score, recs = evaluate_task(unwrapped, self.tokenizer, split.name, split.test.examples,
-                                            prompt=cfg.prompt, max_new_tokens=cfg.evaluation.max_new_tokens,
-                                            batch_size=cfg.evaluation.batch_size)
+                with acc.autocast():
+                    score, recs = evaluate_task(unwrapped, self.tokenizer, split.name, split.test.examples,
+                                                prompt=cfg.prompt, max_new_tokens=cfg.evaluation.max_new_tokens,
+                                                batch_size=cfg.evaluation.batch_size)
                 scores[split.name] = score
                 records.extend(recs)
         eval_s = time.perf_counter() - t0
@@ -169,11 +173,18 @@ def run_experiment(config: ExperimentConfig, *, progress: bool | None = None) ->
     if config.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    if not progress:  # transformers' own bars (loading/saving weights) too
+        hf_logging.disable_progress_bar()
     try:
         return _run(config, progress)
     finally:  # leave the process as it was (the API may be called from a larger program)
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
@@ -181,11 +192,17 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     stream = load_stream(config.data)
     if config.replay.tags_file:
         read_tags_file(config.replay.tags_file)
-    run = RunDir(config.output_dir)
-    run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies)
-    for split in stream:
-        write_jsonl(run.data / f"{safe_name(split.name)}.train.jsonl", [e.to_alpaca() for e in split.train])
-        write_jsonl(run.data / f"{safe_name(split.name)}.test.jsonl", [e.to_alpaca() for e in split.test])
+    from inscl.runner.train import get_accelerator
+
+    accelerator = get_accelerator(config.model.device)
+    # Under `accelerate launch` every process trains; only the main one writes files.
+    run = RunDir(config.output_dir, active=accelerator.is_main_process)
+    if run.active:
+        run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies)
+        for split in stream:
+            write_jsonl(run.data / f"{safe_name(split.name)}.train.jsonl", [e.to_alpaca() for e in split.train])
+            write_jsonl(run.data / f"{safe_name(split.name)}.test.jsonl", [e.to_alpaca() for e in split.test])
+    accelerator.wait_for_everyone()
     cache = Path(config.replay.cache_dir) if config.replay.cache_dir else run.root / "cache"
     session = _Session(config, stream, run, progress)
     names = [s.name for s in stream]
@@ -201,13 +218,15 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
             plans = [planner.add_task(split.train) for split in stream]
             plan_s = time.perf_counter() - t_plan
             out = run.run(strategy, seed)
-            write_json(out / "plan.json", planner.to_dict())
             first = out / stage_dir_name(1, names[0])
-            if first.is_dir():
-                run.log("skipped", strategy, seed, 1, names[0])
-            else:
-                link_or_copy_tree(shared, first)
-                run.log("shared", strategy, seed, 1, names[0], "copied from shared/")
+            if run.active:
+                write_json(out / "plan.json", planner.to_dict())
+                if first.is_dir():
+                    run.log("skipped", strategy, seed, 1, names[0])
+                else:
+                    link_or_copy_tree(shared, first)
+                    run.log("shared", strategy, seed, 1, names[0], "copied from shared/")
+            session.accelerator.wait_for_everyone()
             previous = first
             for t in range(2, T + 1):
                 target = out / stage_dir_name(t, names[t - 1])
@@ -216,9 +235,11 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
                               strategy, extra={"replay": len(replay)})
                 previous = target
             doc = _results(config, session, strategy, seed, out, names, planner.to_dict(), plan_s)
-            write_json(out / "results.json", doc)
+            if run.active:
+                write_json(out / "results.json", doc)
             results.append(doc)
-    write_json(run.root / "summary.json", _summary(_all_results(run)))
+    if run.active:
+        write_json(run.root / "summary.json", _summary(_all_results(run)))
     return results
 
 

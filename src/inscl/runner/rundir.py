@@ -34,8 +34,9 @@ _TMP_PREFIX = ".tmp-"
 class RunDir:
     """Paths and bookkeeping of one experiment's output directory."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, active: bool = True) -> None:
         self.root = Path(root)
+        self.active = active  # False on the non-main processes of a multi-GPU run: they write nothing
 
     # ---- layout --------------------------------------------------------------------------
     def run(self, strategy: str, seed: int) -> Path:
@@ -96,6 +97,8 @@ class RunDir:
     # ---- stage log ---------------------------------------------------------------------------
     def log(self, event: str, strategy: str, seed: int, stage: int, task: str, detail: str = "") -> None:
         """Appends ``timestamp<TAB>event<TAB>strategy<TAB>seed<TAB>stage<TAB>task[<TAB>detail]``."""
+        if not self.active:
+            return
         stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
         line = "\t".join([stamp, event, strategy, f"seed={seed}", f"stage={stage}", task] + ([detail] if detail
                                                                                                else []))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -141,18 +142,24 @@ class OpenAITagger:
         base = min(c.backoff_max, c.backoff_base * 2 ** retry)
         return base + self._rng.uniform(0, c.backoff_base)  # jitter spreads synchronised retries
 
-    def tag_one(self, instruction: str) -> TagResult:
-        """Tags one instruction with retries; never raises except for fatal HTTP errors."""
+    def tag_one(self, instruction: str, stop: threading.Event | None = None) -> TagResult:
+        """Tags one instruction with retries; never raises except for fatal HTTP errors.
+
+        Once ``stop`` is set no new attempt starts and back-off sleeps end at once.
+        """
         c = self.config
+        stop = stop or threading.Event()
         attempts = transient = malformed = 0
         while True:
+            if stop.is_set():
+                return TagResult(instruction, None, "cancelled", attempts)
             attempts += 1
             try:
                 return TagResult(instruction, parse_tags(self._request(instruction)), attempts=attempts)
             except _Transient as exc:
                 if transient >= c.max_retries:
                     return TagResult(instruction, None, f"gave up after {attempts} attempts: {exc}", attempts)
-                time.sleep(self._delay(transient, exc.retry_after))
+                stop.wait(self._delay(transient, exc.retry_after))
                 transient += 1
             except TagParseError as exc:
                 if malformed >= c.max_parse_retries:
@@ -163,17 +170,19 @@ class OpenAITagger:
     # -- many requests ---------------------------------------------------------------------------
     def tag_iter(self, instructions: Sequence[str]) -> Iterator[TagResult]:
         pending = list(dict.fromkeys(instructions))
+        stop = threading.Event()  # set when this iteration ends, e.g. abandoned on Ctrl-C
         pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="inscl-tag")
         running: set[Future[TagResult]] = set()
         try:
             while pending or running:
                 # submit lazily so that an interruption leaves nothing queued behind it
                 while pending and len(running) < self.config.concurrency:
-                    running.add(pool.submit(self.tag_one, pending.pop(0)))
+                    running.add(pool.submit(self.tag_one, pending.pop(0), stop))
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()
         finally:
+            stop.set()  # in-flight requests finish, but no retry starts after an interruption
             for fut in running:
                 fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
