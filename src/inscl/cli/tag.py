@@ -44,7 +44,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--max-retries", type=int, metavar="N", help="retries of a transient failure (default 5)")
     g.add_argument("--backoff-base", type=float, metavar="S",
                    help="first retry delay in seconds, doubled each time (default 1)")
-    g.add_argument("--backoff-max", type=float, metavar="S", help="longest retry delay in seconds (default 60)")
+    g.add_argument("--backoff-max", type=float, metavar="S",
+                   help="longest retry delay in seconds (default 60)")
     g = p.add_argument_group("local:PATH")
     g.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
     g.add_argument("--max-new-tokens", type=int, metavar="N", help="generated tokens per reply (default 256)")
