@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from inscl.errors import InputError
 from inscl.jsonio import read_json
@@ -85,7 +86,7 @@ def format_markdown(rows: Sequence[dict[str, Any]]) -> str:
 def format_text(rows: Sequence[dict[str, Any]]) -> str:
     header, body = _table(rows)
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(b) for b in body]) + "\n"
 
 

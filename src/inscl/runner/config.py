@@ -16,9 +16,10 @@ import dataclasses
 import difflib
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, get_args, get_origin, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 from inscl.errors import ConfigError, InputError
 
@@ -226,7 +227,7 @@ class ExperimentConfig:
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, *, base_dir: str | Path | None = None,
-                  source: str | Path | None = None) -> "ExperimentConfig":
+                  source: str | Path | None = None) -> ExperimentConfig:
         """Builds a validated config; relative ``data.source``/``output_dir``/``tags_file`` resolve
         against ``base_dir`` (the YAML's folder). ``source`` names the file in error messages."""
         try:
@@ -240,7 +241,7 @@ class ExperimentConfig:
         return cfg
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "ExperimentConfig":
+    def from_yaml(cls, path: str | Path) -> ExperimentConfig:
         """Reads a YAML experiment file (see ``configs/``)."""
         import yaml
 
@@ -290,7 +291,7 @@ class ExperimentConfig:
         d["model"].pop("device")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
-    def replace(self, **changes: Any) -> "ExperimentConfig":
+    def replace(self, **changes: Any) -> ExperimentConfig:
         """A validated copy with top-level or dotted (``optim.max_steps``) fields changed."""
         d = self.to_dict()
         for key, value in changes.items():

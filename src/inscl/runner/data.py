@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from inscl.errors import InputError
 from inscl.runner.config import DataConfig

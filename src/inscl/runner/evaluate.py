@@ -8,7 +8,8 @@ score is the mean over its test examples.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from inscl.runner.config import PromptConfig
 from inscl.runner.prompts import prompt_ids

@@ -13,8 +13,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from inscl.errors import InputError
 from inscl.jsonio import read_json, read_jsonl, write_json, write_jsonl
@@ -85,9 +86,7 @@ class _Session:
         """Trains stage ``index`` from ``previous`` on ``train``, evaluates ``eval_tasks``, and
         writes everything to ``target`` atomically. Returns ``{task: ROUGE-L}``."""
         from inscl.runner.evaluate import evaluate_task
-        from inscl.runner.train import stage_seed, train_stage
-
-        from inscl.runner.train import seed_everything
+        from inscl.runner.train import seed_everything, stage_seed, train_stage
 
         cfg = self.config
         seed_everything(stage_seed(seed, index))  # a new LoRA adapter's initialisation draws from it
@@ -123,7 +122,6 @@ class _Session:
 
             write_dir_atomically(target, build)
         acc.wait_for_everyone()
-        del model, unwrapped
         return scores
 
 

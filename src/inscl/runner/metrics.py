@@ -17,10 +17,11 @@ examples into instruction-unrelated and instruction-related failures; see
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -110,7 +111,7 @@ def is_degenerate(text: str) -> bool:
     if not tokens:
         return True
     run = 1
-    for a, b in zip(tokens, tokens[1:]):
+    for a, b in itertools.pairwise(tokens):
         run = run + 1 if a == b else 1
         if run >= 4:
             return True

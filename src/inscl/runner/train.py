@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from inscl.runner.config import FinetuneConfig, OptimConfig, PromptConfig
 from inscl.runner.prompts import pad_batch, training_ids
@@ -101,8 +102,11 @@ def make_trainable(model: Any, finetune: FinetuneConfig, adapter_dir: str | None
 
 
 def make_schedule(optimizer: Any, kind: str, warmup: int, total: int) -> Any:
-    from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
-                              get_linear_schedule_with_warmup)
+    from transformers import (
+        get_constant_schedule_with_warmup,
+        get_cosine_schedule_with_warmup,
+        get_linear_schedule_with_warmup,
+    )
 
     if kind == "cosine":
         return get_cosine_schedule_with_warmup(optimizer, warmup, total)
