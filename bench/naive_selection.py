@@ -13,7 +13,7 @@ ratio compares like with like. Only the data structures differ.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -30,7 +30,7 @@ def _value(cell: str) -> float:
 def test_quick_tiny_demo_prints_the_table_and_writes_the_report(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    assert main(["-q", "demo", "--model", "tiny", "--quick", "--steps", "2", "--out", str(out)]) == 0
+    assert main(["-q", "demo", "--model", "tiny", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
 
     docs = {json.loads(p.read_text())["strategy"]: json.loads(p.read_text())
@@ -67,7 +67,7 @@ def test_quick_tiny_demo_prints_the_table_and_writes_the_report(tmp_path: Path,
     # A rerun resumes: nothing is trained again and the results are unchanged.
     log_lines = (out / "stages.log").read_text().splitlines()
     start = time.perf_counter()
-    assert main(["-q", "demo", "--model", "tiny", "--quick", "--steps", "2", "--out", str(out)]) == 0
+    assert main(["-q", "demo", "--model", "tiny", "--quick", "--out", str(out)]) == 0
     new_lines = (out / "stages.log").read_text().splitlines()[len(log_lines):]
     assert new_lines and all("\ttrained\t" not in line for line in new_lines)
     again = {json.loads(p.read_text())["strategy"]: json.loads(p.read_text())["R"]

@@ -47,7 +47,7 @@ def test_scores_depend_on_the_instructions_given():
 
 def test_empty_input_and_string_tags():
     assert insinfo_scores({}) == {}
-    with pytest.raises(ValueError, match="list of strings"):
+    with pytest.raises(TypeError, match="list of strings"):
         insinfo_scores({"s": "abc"})  # type: ignore[dict-item]
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -78,9 +79,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                  f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    from selenium.common.exceptions import WebDriverException
+
     try:
         driver = webdriver.Chrome(options=options, service=Service(driver_path))
-    except Exception as exc:  # any launch failure means "no usable browser here"
+    except (WebDriverException, OSError) as exc:  # a launch failure means "no usable browser here"
         pytest.skip(f"Chromium could not be launched: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
     driver.set_page_load_timeout(60)
     try:

@@ -71,7 +71,7 @@ def lora_run(tmp_path_factory):
 
 
 def test_results_schema_and_matrix(lora_run):
-    config, results, out = lora_run
+    _, results, out = lora_run
     assert [(r["strategy"], r["seed"]) for r in results] == [("none", 0), ("random", 0), ("inscl", 0)]
     for doc in results:
         assert doc == read_json(out / doc["strategy"] / "seed0" / "results.json")
@@ -101,7 +101,7 @@ def test_results_schema_and_matrix(lora_run):
 
 
 def test_generations_stored_for_every_seen_task(lora_run):
-    config, results, out = lora_run
+    _, results, out = lora_run
     tests = {name: [r["id"] for r in read_jsonl(out / "data" / f"{name}.test.jsonl")] for name in TASKS}
     assert all(tests.values())
     for doc in results:
@@ -191,13 +191,15 @@ def test_config_validation(tmp_path):
         ExperimentConfig.from_dict({"optim": {"lr": -1}})
     with pytest.raises(ConfigError, match="did you mean 'optim'"):
         ExperimentConfig.from_dict({"optimm": {}})
+    with pytest.raises(ConfigError, match="did you mean 'model.name'"):
+        ExperimentConfig.from_dict({"model": {"nam": "tiny"}})
     with pytest.raises(ConfigError, match="did you mean 'inscl'"):
         ExperimentConfig.from_dict({"replay": {"strategies": ["insc"]}})
     with pytest.raises(ConfigError, match="finetune.mode"):
         ExperimentConfig.from_dict({"finetune": {"mode": "qlora"}})
     y = tmp_path / "c.yaml"
     y.write_text("optim:\n  lr: 2e-5\n  batch_size: four\n")
-    with pytest.raises(ConfigError, match=r"c.yaml.*optim.batch_size"):
+    with pytest.raises(ConfigError, match=r"c\.yaml:3, field 'optim\.batch_size'"):
         ExperimentConfig.from_yaml(y)
     y.write_text("optim: [1, 2\n")
     with pytest.raises(InputError, match=r"c.yaml:\d"):
@@ -227,3 +229,28 @@ def test_cli_bad_input_exits_2_without_output(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "missing" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_stream_order_split_and_caps(tmp_path, superni_dir):
+    from inscl.runner.config import DataConfig
+    from inscl.runner.data import load_stream
+
+    base = {"source": [str(superni_dir)], "max_train_per_task": 30, "max_test_per_task": 5}
+    cur = load_stream(DataConfig(**base, max_tasks=4))
+    assert [s.name for s in cur] == ["Classification", "Text_Quality_Evaluation", "Code", "Detection"]
+    for s in cur:
+        assert len(s.train) == 30 and len(s.test) == 5
+        assert not {e.id for e in s.train} & {e.id for e in s.test}
+        assert len(s.train.instructions()) > 1  # the cap samples across the category's task files
+    rev = load_stream(DataConfig(**base, order="reverse", max_tasks=2))
+    assert [s.name for s in rev] == ["Mathematics", "Summarization"]
+    shuffled = [s.name for s in load_stream(DataConfig(**base, order="random", order_seed=1))]
+    assert shuffled == [s.name for s in load_stream(DataConfig(**base, order="random", order_seed=1))]
+    assert sorted(shuffled) == sorted(s.name for s in load_stream(DataConfig(**base)))
+    explicit = load_stream(DataConfig(**base, order=["Code", "Classification"]))
+    assert [s.name for s in explicit] == ["Code", "Classification"]
+    with pytest.raises(InputError, match="unknown task 'Cod'"):
+        load_stream(DataConfig(**base, order=["Cod"]))
+    # the same seed gives the same split and caps
+    again = load_stream(DataConfig(**base, max_tasks=4))
+    assert [[e.id for e in s.test] for s in again] == [[e.id for e in s.test] for s in cur]

@@ -15,7 +15,7 @@ from inscl import selectors
 from inscl.task import Example, Task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from naive_selection import naive_select_insinfo  # noqa: E402
+from naive_selection import naive_select_insinfo
 
 
 def make_task(instruction_per_example: list[str], name: str = "t") -> Task:

@@ -8,7 +8,7 @@ angular offsets so the cosine distances inside a group stay well under eps.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -148,5 +148,5 @@ def test_canonicalize_without_encoder_only_normalises():
 
 
 def test_canonicalize_rejects_string_instead_of_list():
-    with pytest.raises(ValueError, match="list of strings"):
+    with pytest.raises(TypeError, match="list of strings"):
         canonicalize_instruction_tags({"s": "summary"}, None)  # type: ignore[dict-item]

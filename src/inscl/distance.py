@@ -23,7 +23,7 @@ import ot
 
 from inscl.task import Task
 
-__all__ = ["instruction_distribution", "cosine_cost", "Wasserstein", "wasserstein", "ConvergenceError"]
+__all__ = ["ConvergenceError", "Wasserstein", "cosine_cost", "instruction_distribution", "wasserstein"]
 
 DistributionMode = Literal["real", "uniform"]
 Method = Literal["auto", "exact", "sinkhorn"]
@@ -207,11 +207,10 @@ def _sinkhorn_plan(a: np.ndarray, b: np.ndarray, cost: np.ndarray, reg: float) -
                 u = a / np.maximum(kernel @ v, 1e-300)
                 v = b / np.maximum(kernel.T @ u, 1e-300)
                 iterations += 1
-                if iterations % 10 == 0:
-                    # Columns are exact after the v step; the row error is the whole violation.
-                    if np.abs(u * (kernel @ v) - a).sum() < tol:
-                        converged = True
-                        break
+                # Columns are exact after the v step; the row error is the whole violation.
+                if iterations % 10 == 0 and np.abs(u * (kernel @ v) - a).sum() < tol:
+                    converged = True
+                    break
                 if np.abs(np.log(u)).max() > _ABSORB or np.abs(np.log(v)).max() > _ABSORB:
                     break
             f += eps * np.log(u)

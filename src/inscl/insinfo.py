@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = ["insinfo_scores"]
 
@@ -24,7 +24,7 @@ def insinfo_scores(instruction_tags: Mapping[str, Sequence[str]]) -> dict[str, f
     distinct: dict[str, list[str]] = {}
     for instruction, tags in instruction_tags.items():
         if isinstance(tags, str):
-            raise ValueError(f"tags of instruction {instruction[:60]!r} must be a list of strings, got a string")
+            raise TypeError(f"tags of instruction {instruction[:60]!r} must be a list of strings, got a string")
         distinct[instruction] = list(dict.fromkeys(str(t) for t in tags))
     n = len(distinct)
     frequency = Counter(t for tags in distinct.values() for t in tags)

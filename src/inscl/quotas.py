@@ -10,11 +10,11 @@ first, and each task gains at most one example per rounding pass.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["fixed_quotas", "dynamic_quotas"]
+__all__ = ["dynamic_quotas", "fixed_quotas"]
 
 
 def fixed_quotas(available: Mapping[str, int], per_task: int) -> dict[str, int]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -26,11 +26,11 @@ from sklearn.exceptions import ConvergenceWarning
 from inscl.task import Example, Task
 
 __all__ = [
+    "select_diverse_instruction",
     "select_insinfo",
-    "select_random",
     "select_prototype_data",
     "select_prototype_instruction",
-    "select_diverse_instruction",
+    "select_random",
 ]
 
 # k-means restarts: fixed so results depend only on the rng.
@@ -70,7 +70,7 @@ def select_insinfo(task: Task, n: int, scores: Mapping[str, float], rng: np.rand
         share = score / score.sum() if score.sum() > 0 else np.full(len(score), 1.0 / len(score))
         counts = np.minimum(np.maximum(1, np.floor(n * share).astype(np.int64)), sizes)
         counts = _fix_total(counts, sizes, score, by_score, n)
-    return _draw(task, groups, instructions, counts, rng)
+    return _draw(task, instructions, counts, rng)
 
 
 def select_random(task: Task, n: int, rng: np.random.Generator) -> list[Example]:
@@ -129,7 +129,7 @@ def select_prototype_instruction(task: Task, n: int, instruction_embeddings: np.
         counts_in_order += _round_robin(sizes - counts_in_order, short)
     counts = np.zeros(len(instructions), dtype=np.int64)
     counts[order] = counts_in_order
-    return _draw(task, groups, instructions, counts, rng)
+    return _draw(task, instructions, counts, rng)
 
 
 def select_diverse_instruction(task: Task, n: int, instruction_embeddings: np.ndarray,
@@ -161,7 +161,7 @@ def select_diverse_instruction(task: Task, n: int, instruction_embeddings: np.nd
     sizes = np.array([len(groups[s]) for s in instructions], dtype=np.int64)
     counts = np.zeros(len(instructions), dtype=np.int64)
     counts[order] = _round_robin(sizes[order], n)
-    return _draw(task, groups, instructions, counts, rng)
+    return _draw(task, instructions, counts, rng)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -235,8 +235,7 @@ def _fix_total(counts: np.ndarray, sizes: np.ndarray, score: np.ndarray, by_scor
     return counts
 
 
-def _draw(task: Task, groups: dict[str, list[Example]], instructions: Sequence[str], counts: np.ndarray,
-          rng: np.random.Generator) -> list[Example]:
+def _draw(task: Task, instructions: Sequence[str], counts: np.ndarray, rng: np.random.Generator) -> list[Example]:
     """``counts[k]`` examples of instruction ``k`` without replacement, returned in task order."""
     positions: dict[str, list[int]] = {}
     for i, e in enumerate(task.examples):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import simplemma
@@ -19,7 +19,7 @@ from sklearn.cluster import DBSCAN
 
 from inscl.encoders.base import Encoder
 
-__all__ = ["normalize_tag", "merge_tags", "canonicalize_instruction_tags"]
+__all__ = ["canonicalize_instruction_tags", "merge_tags", "normalize_tag"]
 
 # Anything that is not a letter: digits, underscores, punctuation, whitespace.
 _NON_LETTER = re.compile(r"[\W\d_]+")
@@ -86,7 +86,7 @@ def canonicalize_instruction_tags(instruction_tags: Mapping[str, Sequence[str]],
     normalised: dict[str, list[str]] = {}
     for instruction, raw in instruction_tags.items():
         if isinstance(raw, str):
-            raise ValueError(f"tags of instruction {instruction[:60]!r} must be a list of strings, got a string")
+            raise TypeError(f"tags of instruction {instruction[:60]!r} must be a list of strings, got a string")
         normalised[instruction] = list(dict.fromkeys(t for t in (normalize_tag(r) for r in raw) if t))
     occurrences = [t for tags in normalised.values() for t in tags]
     if encoder is None or not occurrences:

@@ -15,9 +15,9 @@ directory (``<task>.jsonl``) plus ``manifest.json`` holding the task order, whic
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from inscl.errors import InputError
 from inscl.jsonio import write_json, write_jsonl
@@ -162,8 +162,8 @@ TASK_SPECS: tuple[TaskSpec, ...] = (
         "Classify the sentiment of the sentence.",
         "Positive or negative?",
         "Read the review sentence and answer positive or negative.",
-        "Decide whether the sentence expresses a positive or a negative opinion and write one word: "
-        "positive or negative.",
+        ("Decide whether the sentence expresses a positive or a negative opinion and write one word: "
+         "positive or negative."),
         "Label the sentiment: positive or negative.",
     ), _W6, _keyword_sentiment),
 )

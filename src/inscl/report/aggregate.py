@@ -7,8 +7,9 @@ per stage is recomputed from ``R`` when a file lacks it (it is the mean of the r
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

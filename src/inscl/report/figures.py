@@ -8,7 +8,8 @@ never needs a display.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,7 +27,7 @@ def _figure(width: float, height: float, ncols: int = 1, sharey: bool = False) -
     return fig, list(axes)
 
 
-def _short(name: str, width: int = 14) -> str:
+def _short(name: str, width: int = 18) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
@@ -199,7 +200,7 @@ def _grouped_bars(ax: Any, groups: Sequence[str], series: list[tuple[str, list[t
         ax.bar(x + (k - (len(series) - 1) / 2) * width, np.nan_to_num(means), width,
                yerr=np.nan_to_num(errs) if np.any(errs > 0) else None, label=label, color=cmap(k % 10),
                capsize=2)
-    ax.set_xticks(x, [_short(g, 18) for g in groups], rotation=30, ha="right", fontsize=7)
+    ax.set_xticks(x, [_short(g, 24) for g in groups], rotation=30, ha="right", fontsize=7)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.grid(axis="y", alpha=0.3)
 

@@ -15,8 +15,9 @@ from inscl.runner.metrics import mean_std
 def load_results(run_dirs: Sequence[str | Path]) -> list[tuple[str, dict[str, Any]]]:
     """``(run label, results.json document)`` for every ``<strategy>/seed<k>/results.json``."""
     out = []
-    for d in run_dirs:
-        d = Path(d)
+    dirs = [Path(d) for d in run_dirs]
+    names = [d.name for d in dirs]
+    for d in dirs:
         if not d.is_dir():
             raise InputError("not a run directory", path=d)
         files = sorted(d.glob("*/seed*/results.json"))
@@ -28,7 +29,7 @@ def load_results(run_dirs: Sequence[str | Path]) -> list[tuple[str, dict[str, An
             for key in ("strategy", "seed", "metrics", "order"):
                 if key not in doc:
                     raise InputError("not a results.json document", path=f, field=key)
-            out.append((d.name, doc))
+            out.append((d.name if names.count(d.name) == 1 else str(d), doc))
     return out
 
 

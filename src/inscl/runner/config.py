@@ -174,6 +174,15 @@ class ReplayConfig:
                                   field=f"{p}.strategies")
         _check(len(set(self.strategies)) == len(self.strategies), f"{p}.strategies", "has duplicates")
         _check(self.budget >= 0, f"{p}.budget", "must be >= 0")
+        # Spec syntax is checked here so that a typo fails before the run directory is touched.
+        for key, spec in (("encoder", self.encoder), ("tag_encoder", self.tag_encoder)):
+            if spec is not None:
+                _check(spec in ("hashing", "minilm") or (spec.split(":", 1)[0] in ("st", "causal")
+                                                          and len(spec.split(":", 1)) == 2 and spec.split(":", 1)[1]),
+                       f"{p}.{key}", f"must be hashing | minilm | st:PATH | causal:PATH, got {spec!r}")
+        _check(self.tagger == "offline" or (self.tagger.split(":", 1)[0] in ("offline", "openai", "local")
+                                            and len(self.tagger.split(":", 1)) == 2 and self.tagger.split(":", 1)[1]),
+               f"{p}.tagger", f"must be offline | offline:ENCODER | openai:MODEL | local:PATH, got {self.tagger!r}")
         _check(self.distribution in ("real", "uniform"), f"{p}.distribution", "must be real|uniform")
         _check(self.wasserstein in ("auto", "exact", "sinkhorn"), f"{p}.wasserstein", "must be auto|exact|sinkhorn")
         _check(self.dbscan_eps > 0, f"{p}.dbscan_eps", "must be > 0")
@@ -258,7 +267,10 @@ class ExperimentConfig:
                              line=mark.line + 1 if mark else None) from None
         if data is not None and not isinstance(data, dict):
             raise ConfigError("the top level must be a mapping", path=path)
-        return cls.from_dict(data, base_dir=path.resolve().parent, source=path)
+        try:
+            return cls.from_dict(data, base_dir=path.resolve().parent)
+        except ConfigError as exc:
+            raise ConfigError(exc.reason, path=path, line=_yaml_line(text, exc.field), field=exc.field) from None
 
     def resolve_paths(self, base: Path) -> None:
         """Makes relative paths absolute against ``base``."""
@@ -303,6 +315,35 @@ class ExperimentConfig:
         return ExperimentConfig.from_dict(d)
 
 
+def _yaml_line(text: str, field: str | None) -> int | None:
+    """The 1-based line of a dotted key path (``optim.lr``, ``seeds[1]``) in YAML text."""
+    import re
+
+    import yaml
+
+    if not field:
+        return None
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in field.split("."):
+        m = re.fullmatch(r"([^\[]+)((?:\[\d+\])*)", part)
+        if m is None or not isinstance(node, yaml.MappingNode):
+            return line
+        match = next(((k, v) for k, v in node.value if k.value == m.group(1)), None)
+        if match is None:
+            return line
+        line, node = match[0].start_mark.line + 1, match[1]
+        for idx in re.findall(r"\[(\d+)\]", m.group(2)):
+            if not isinstance(node, yaml.SequenceNode) or int(idx) >= len(node.value):
+                return line
+            node = node.value[int(idx)]
+            line = node.start_mark.line + 1
+    return line
+
+
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     hints = get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
@@ -311,7 +352,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
         path = f"{prefix}{key}"
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
             raise ConfigError(f"unknown key{hint} (known: {', '.join(names)})", field=path)
         kwargs[key] = _coerce(hints[key], value, path)
     return cls(**kwargs)

@@ -32,9 +32,11 @@ def rouge_l(prediction: str, reference: str, scorer: Any | None = None) -> float
 
 
 def generate(model: Any, tokenizer: Any, examples: Sequence[Example], *, prompt: PromptConfig,
-             max_new_tokens: int, batch_size: int, device: Any = None) -> list[str]:
+             max_new_tokens: int, batch_size: int, device: Any = None, progress: bool = False,
+             desc: str = "generate") -> list[str]:
     """Greedy completions of the examples' prompts (new tokens only, special tokens dropped)."""
     import torch
+    from tqdm.auto import tqdm
 
     device = device if device is not None else next(model.parameters()).device
     pad_id = tokenizer.pad_token_id
@@ -43,8 +45,9 @@ def generate(model: Any, tokenizer: Any, examples: Sequence[Example], *, prompt:
     order = sorted(range(len(encoded)), key=lambda k: len(encoded[k]))
     out: list[str] = [""] * len(encoded)
     model.eval()
+    starts = range(0, len(order), batch_size)
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
+        for start in tqdm(starts, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
             idx = order[start: start + batch_size]
             width = max(len(encoded[k]) for k in idx)
             ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
@@ -62,10 +65,10 @@ def generate(model: Any, tokenizer: Any, examples: Sequence[Example], *, prompt:
 
 
 def evaluate_task(model: Any, tokenizer: Any, task: str, examples: Sequence[Example], *, prompt: PromptConfig,
-                  max_new_tokens: int, batch_size: int) -> tuple[float, list[dict[str, Any]]]:
+                  max_new_tokens: int, batch_size: int, progress: bool = False) -> tuple[float, list[dict[str, Any]]]:
     """``(mean ROUGE-L, generation records)`` for one task's test examples."""
     predictions = generate(model, tokenizer, examples, prompt=prompt, max_new_tokens=max_new_tokens,
-                           batch_size=batch_size)
+                           batch_size=batch_size, progress=progress, desc=f"eval {task}")
     scorer = _scorer()
     records = [{"task": task, "id": e.id, "prediction": p, "reference": e.output,
                 "rougeL": rouge_l(p, e.output, scorer)} for e, p in zip(examples, predictions)]

@@ -39,7 +39,6 @@ class _Session:
     """Model loading, training and evaluation for one experiment (one process)."""
 
     def __init__(self, config: ExperimentConfig, stream: Sequence[TaskSplit], run: RunDir, progress: bool) -> None:
-        from inscl.runner.models import load_model, resolve_device
         from inscl.runner.train import get_accelerator
 
         self.config = config
@@ -47,10 +46,8 @@ class _Session:
         self.run = run
         self.progress = progress
         self.accelerator = get_accelerator(config.model.device)
-        resolve_device(config.model.device)  # a clear error when CUDA is asked for but absent
         self.device = self.accelerator.device  # one GPU per process under `accelerate launch`
         _, self.tokenizer = self._load_base(tokenizer_only=True)
-        self._load_model = load_model
 
     # ---- models ------------------------------------------------------------------------------
     def _load_base(self, tokenizer_only: bool = False) -> tuple[Any, Any]:
@@ -104,7 +101,7 @@ class _Session:
                 with acc.autocast():
                     score, recs = evaluate_task(unwrapped, self.tokenizer, split.name, split.test.examples,
                                                 prompt=cfg.prompt, max_new_tokens=cfg.evaluation.max_new_tokens,
-                                                batch_size=cfg.evaluation.batch_size)
+                                                batch_size=cfg.evaluation.batch_size, progress=self.progress)
                 scores[split.name] = score
                 records.extend(recs)
         eval_s = time.perf_counter() - t0
@@ -190,8 +187,10 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     stream = load_stream(config.data)
     if config.replay.tags_file:
         read_tags_file(config.replay.tags_file)
+    from inscl.runner.models import resolve_device
     from inscl.runner.train import get_accelerator
 
+    resolve_device(config.model.device)  # a clear error when CUDA is asked for but absent
     accelerator = get_accelerator(config.model.device)
     # Under `accelerate launch` every process trains; only the main one writes files.
     run = RunDir(config.output_dir, active=accelerator.is_main_process)

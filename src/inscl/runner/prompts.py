@@ -2,9 +2,9 @@
 
 The prompt is ``template.format(instruction=, input=)`` (default
 ``"{instruction}\\n\\n{input}"``, as in the paper's code), optionally wrapped as one user
-turn with the tokenizer's chat template; the response (the output + EOS) follows it
-(on a new line for plain templates). Prompts longer than ``max_prompt_tokens`` keep their head (the instruction)
-and their tail (the end of the input, just before the answer).
+turn with the tokenizer's chat template; the response (the output + EOS) follows it (on
+a new line for plain templates). Prompts longer than ``max_prompt_tokens`` keep their
+head (the instruction) and their tail (the end of the input, just before the answer).
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def train_stage(model: Any, tokenizer: Any, examples: Sequence[Example], *, opti
     no_decay = [p for p in params if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": optim.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=optim.lr)
-    scheduler = make_schedule(optimizer, optim.schedule, int(math.ceil(optim.warmup_ratio * total)), total)
+    scheduler = make_schedule(optimizer, optim.schedule, math.ceil(optim.warmup_ratio * total), total)
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
     pad_id = tokenizer.pad_token_id
