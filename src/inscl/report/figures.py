@@ -188,7 +188,8 @@ def stage_curves(summaries: Sequence[StrategySummary]) -> Figure | None:
     return fig
 
 
-def _grouped_bars(ax: Any, groups: Sequence[str], series: list[tuple[str, list[tuple[float, float]]]]) -> None:
+def _grouped_bars(ax: Any, groups: Sequence[str], series: list[tuple[str, list[tuple[float, float]]]],
+                  rotation: int = 30) -> None:
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
@@ -200,7 +201,8 @@ def _grouped_bars(ax: Any, groups: Sequence[str], series: list[tuple[str, list[t
         ax.bar(x + (k - (len(series) - 1) / 2) * width, np.nan_to_num(means), width,
                yerr=np.nan_to_num(errs) if np.any(errs > 0) else None, label=label, color=cmap(k % 10),
                capsize=2)
-    ax.set_xticks(x, [_short(g, 24) for g in groups], rotation=30, ha="right", fontsize=7)
+    ax.set_xticks(x, [_short(g, 24) for g in groups], rotation=rotation, ha="right" if rotation else "center",
+                  fontsize=7)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.grid(axis="y", alpha=0.3)
 
@@ -239,7 +241,7 @@ def forgetting_analysis_bars(summaries: Sequence[StrategySummary]) -> Figure | N
     kinds = list(ANALYSIS_KINDS)
     fig, (ax,) = _figure(4.8, 3.4)
     _grouped_bars(ax, [ANALYSIS_KINDS[k] for k in kinds],
-                  [(s.label, [_stat(s.forgetting_analysis.get(k)) for k in kinds]) for s in with_data])
+                  [(s.label, [_stat(s.forgetting_analysis.get(k)) for k in kinds]) for s in with_data], rotation=0)
     ax.set_ylabel("forgetting cases")
     ax.set_title("Forgetting analysis", fontsize=9)
     ax.legend(fontsize=7)
