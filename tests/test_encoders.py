@@ -18,15 +18,10 @@ TEXTS = ["Translate the sentence from English to French.",
 
 def make_tiny_llama(path: Path) -> Path:
     """A randomly initialised 2-layer Llama with a byte-level tokenizer (no download)."""
-    import torch
-    from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
+    from inscl.runner.models import tiny_model, tiny_tokenizer
 
-    tok = ByT5Tokenizer()
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(path)
+    tok = tiny_tokenizer()
+    tiny_model(tok, hidden=32).save_pretrained(path)
     tok.save_pretrained(path)
     return path
 

@@ -47,7 +47,7 @@ def test_missing_package_names_the_install_command(monkeypatch):
 
 
 def test_default_cache_dir_follows_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("INSCL_CACHE", str(tmp_path))
+    monkeypatch.setenv("INSCL_CACHE_DIR", str(tmp_path))
     assert models.default_cache_dir() == tmp_path / "models"
 
 

@@ -136,18 +136,13 @@ def test_cached_tagger_resumes_and_records_failures(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_chat_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
+    from inscl.runner.models import tiny_model, tiny_tokenizer
 
     path = tmp_path_factory.mktemp("tiny_chat_llama")
-    tok = ByT5Tokenizer()
+    tok = tiny_tokenizer()
     tok.chat_template = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
                          "{% if add_generation_prompt %}<assistant>{% endif %}")
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(path)
+    tiny_model(tok, hidden=32).save_pretrained(path)
     tok.save_pretrained(path)
     return path
 

@@ -5,7 +5,7 @@ from inscl.task import Example, Task, split_task
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "Example", "InputError", "Task", "split_task", "__version__"]
+__all__ = ["ConfigError", "Example", "InputError", "Task", "__version__", "split_task"]
 
 # The replay planner (strategies, planning, export), imported on first use: the planner
 # loads scikit-learn and POT, which commands like `inscl report` never need.

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from inscl.errors import InputError
 
@@ -60,21 +61,21 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yields ``(line_number, record)``; blank lines are skipped, objects are required."""
     path = Path(path)
     try:
-        fh = open(path, encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read file ({exc.strerror})", path=path) from None
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON line ({exc.msg}, column {exc.colno})", path=path,
-                                 line=lineno) from None
-            if not isinstance(record, dict):
-                raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=lineno)
-            yield lineno, record
+    # split on "\n" only: str.splitlines() would also split inside records at U+2028 and shift line numbers
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON line ({exc.msg}, column {exc.colno})", path=path,
+                             line=lineno) from None
+        if not isinstance(record, dict):
+            raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=lineno)
+        yield lineno, record
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Task:
             groups.setdefault(e.instruction, []).append(e)
         return groups
 
-    def subset(self, examples: Iterable[Example], name: str | None = None) -> "Task":
+    def subset(self, examples: Iterable[Example], name: str | None = None) -> Task:
         return Task(name or self.name, list(examples), dict(self.metadata))
 
 
@@ -74,7 +75,7 @@ def split_task(task: Task, test_fraction: float = 0.2, seed: int = 0) -> tuple[T
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
     idx = list(range(len(task.examples)))
     random.Random(f"{seed}:{task.name}").shuffle(idx)
-    n_test = int(round(len(idx) * test_fraction))
+    n_test = round(len(idx) * test_fraction)
     if test_fraction > 0 and len(idx) >= 2:
         n_test = min(max(n_test, 1), len(idx) - 1)
     test_idx = sorted(idx[:n_test])

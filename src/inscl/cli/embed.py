@@ -9,17 +9,17 @@ normalised), so that the same file can also serve the tag merging of the planner
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from inscl.errors import InputError
+from inscl.paths import cache_root
 
 
 def default_cache_dir() -> Path:
     """``$INSCL_CACHE_DIR`` or ``~/.cache/inscl`` (the default of every command)."""
-    return Path(os.environ.get("INSCL_CACHE_DIR", Path.home() / ".cache" / "inscl"))
+    return cache_root()
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
 import sys
 import warnings
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from inscl.errors import InputError
+from inscl.paths import cache_root
 from inscl.strategies import STRATEGIES
 from inscl.task import Task, split_task
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                          field="--out")
     quiet = bool(getattr(args, "quiet", False))
     progress = False if quiet else None
-    cache_dir = args.cache_dir or Path(os.environ.get("INSCL_CACHE_DIR", Path.home() / ".cache" / "inscl"))
+    cache_dir = args.cache_dir or cache_root()
 
     tasks = _ordered(load_tasks(args.tasks), args)
     if not tasks:

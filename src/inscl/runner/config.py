@@ -40,7 +40,7 @@ class ModelConfig:
     name: str = "smollm2-135m-instruct"  # packaged SmolLM2 | "tiny" (random Llama, tests) | local HF folder
     dtype: str = "auto"  # auto (fp32 weights; bf16 autocast on CUDA when supported) | float32 | bfloat16 | float16
     device: str = "auto"  # auto | cpu | cuda
-    cache_dir: str | None = None  # converted-model cache; default $INSCL_CACHE/models or ~/.cache/inscl/models
+    cache_dir: str | None = None  # converted-model cache; default $INSCL_CACHE_DIR/models or ~/.cache/inscl/models
     tiny_layers: int = 2  # "tiny" only: decoder layers
     tiny_hidden: int = 64  # "tiny" only: hidden size
     init_seed: int = 0  # "tiny" only: seed of the random initialisation (same base for every run seed)

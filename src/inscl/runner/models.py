@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from inscl.errors import InputError
+from inscl.paths import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,8 @@ _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def default_cache_dir() -> Path:
-    """``$INSCL_CACHE/models`` or ``~/.cache/inscl/models``."""
-    root = os.environ.get("INSCL_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "inscl") / "models"
+    """``$INSCL_CACHE_DIR/models`` or ``~/.cache/inscl/models``."""
+    return cache_root() / "models"
 
 
 def resolve_device(device: str) -> str:
