@@ -13,13 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, tasks_and_instructions
 from inscl.errors import InputError
 from inscl.paths import cache_root
-
-
-def default_cache_dir() -> Path:
-    """``$INSCL_CACHE_DIR`` or ``~/.cache/inscl`` (the default of every command)."""
-    return cache_root()
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -28,13 +24,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Encode every distinct instruction of the given tasks into the embedding cache; with "
                     "--out also write them as .npz (texts, embeddings) or JSONL for "
                     "`inscl plan --embeddings`.")
-    p.add_argument("--tasks", nargs="+", required=True, metavar="DIR|FILE",
-                   help="task directory (one file per task, or a SuperNI folder with categories.json) "
-                        "or files")
+    add_tasks_argument(p)
     p.add_argument("--encoder", default="minilm", metavar="SPEC",
                    help="hashing, minilm (default, the packaged all-MiniLM-L6-v2), st:PATH, causal:PATH")
-    p.add_argument("--cache-dir", type=Path, metavar="DIR",
-                   help="embedding cache (default $INSCL_CACHE_DIR or ~/.cache/inscl)")
+    add_cache_dir_argument(p, "embedding cache")
     p.add_argument("--out", type=Path, metavar="FILE", help="write texts and embeddings (.npz, else JSONL)")
     p.add_argument("--tags", type=Path, metavar="FILE",
                    help="also embed the tags of this tag file (JSONL from `inscl tag`, or JSON)")
@@ -56,23 +49,19 @@ def tag_texts(tags: dict[str, list[str]]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from inscl.encoders import make_encoder
-    from inscl.loaders import load_tasks
 
     if args.batch_size < 1:
         raise InputError(f"must be >= 1, got {args.batch_size}", field="--batch-size")
     if args.out is not None and args.out.is_dir():
         raise InputError("is a directory; give a file name (.npz or .jsonl)", path=args.out, field="--out")
     quiet = bool(getattr(args, "quiet", False))
-    tasks = load_tasks(args.tasks)
-    texts = list(dict.fromkeys(s for t in tasks for s in t.instructions()))
-    if not texts:
-        raise InputError("no instructions found", field="--tasks")
+    tasks, texts = tasks_and_instructions(args.tasks)
     if args.tags is not None:
         from inscl.precomputed import load_tags
 
         texts = list(dict.fromkeys(texts + tag_texts(load_tags(args.tags))))
     try:
-        encoder = make_encoder(args.encoder, cache_dir=args.cache_dir or default_cache_dir(),
+        encoder = make_encoder(args.encoder, cache_dir=args.cache_dir or cache_root(),
                                device=args.device, batch_size=args.batch_size,
                                progress=False if quiet else None)
     except InputError as exc:

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from inscl.cli.common import add_cache_dir_argument, add_tasks_argument
 from inscl.errors import InputError
 from inscl.paths import cache_root
 from inscl.strategies import STRATEGIES
@@ -32,9 +33,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "plan", help="plan the replay of a task stream and write per-stage training files",
         description="Plan replay for every stage of a task stream (InsCL and baselines) and write "
                     "replay/mixture JSONL, dataset_info.json (LLaMA-Factory) and plan.json.")
-    p.add_argument("--tasks", nargs="+", required=True, metavar="DIR|FILE",
-                   help="task directory (one file per task, or a SuperNI folder with categories.json) "
-                        "or task files")
+    add_tasks_argument(p)
     order = p.add_mutually_exclusive_group()
     order.add_argument("--order", metavar="A,B,C", help="task names in stream order (a subset is allowed)")
     order.add_argument("--order-preset", choices=ORDER_PRESETS,
@@ -56,8 +55,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     tags.add_argument("--tags", type=Path, metavar="FILE",
                       help="intention tags: tag-cache JSONL {instruction, tags} or JSON {instruction: [tags]}")
     tags.add_argument("--tagger", metavar="SPEC", help="tagger: offline, openai:MODEL, local:PATH")
-    p.add_argument("--cache-dir", type=Path, metavar="DIR",
-                   help="cache of embeddings and tags (default $INSCL_CACHE_DIR or ~/.cache/inscl)")
+    add_cache_dir_argument(p, "cache of embeddings and tags")
     p.add_argument("--test-fraction", type=float, default=0.2,
                    help="share of each task held out for evaluation (default 0.2)")
     p.add_argument("--split-seed", type=int, default=0,

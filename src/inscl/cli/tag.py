@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inscl.cli.embed import default_cache_dir
+from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, tasks_and_instructions
 from inscl.errors import InputError
+from inscl.paths import cache_root
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -25,13 +26,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Tag every distinct instruction of the given tasks with intention tags (InsTag prompt "
                     "for LLM taggers) into an append-only cache; with --out write them for "
                     "`inscl plan --tags`.")
-    p.add_argument("--tasks", nargs="+", required=True, metavar="DIR|FILE",
-                   help="task directory (one file per task, or a SuperNI folder with categories.json) "
-                        "or files")
+    add_tasks_argument(p)
     p.add_argument("--tagger", default="offline", metavar="SPEC",
                    help="offline (default), offline:ENCODER, openai:MODEL, local:PATH")
-    p.add_argument("--cache-dir", type=Path, metavar="DIR",
-                   help="tag cache (default $INSCL_CACHE_DIR or ~/.cache/inscl)")
+    add_cache_dir_argument(p, "tag cache")
     p.add_argument("--out", type=Path, metavar="FILE", help="write the tags of these tasks as JSONL")
     p.add_argument("--allow-failures", action="store_true",
                    help="write --out even when some instructions failed (they get no tags)")
@@ -78,19 +76,15 @@ def _tagger_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from inscl.jsonio import write_jsonl
-    from inscl.loaders import load_tasks
     from inscl.taggers import make_tagger
 
     quiet = bool(getattr(args, "quiet", False))
     if args.out is not None and args.out.is_dir():
         raise InputError("is a directory; give a file name (.jsonl)", path=args.out, field="--out")
     options = _tagger_options(args)
-    tasks = load_tasks(args.tasks)
-    instructions = list(dict.fromkeys(s for t in tasks for s in t.instructions()))
-    if not instructions:
-        raise InputError("no instructions found", field="--tasks")
+    tasks, instructions = tasks_and_instructions(args.tasks)
     try:
-        tagger = make_tagger(args.tagger, cache_dir=args.cache_dir or default_cache_dir(),
+        tagger = make_tagger(args.tagger, cache_dir=args.cache_dir or cache_root(),
                              progress=False if quiet else None, **options)
     except InputError as exc:
         raise InputError(exc.reason, path=exc.path, line=exc.line, field=exc.field or "--tagger") from None
