@@ -30,6 +30,30 @@ def model_location(path: str | Path, field: str) -> tuple[str, dict[str, str]]:
     raise InputError("model folder or .gguf file not found", path=path, field=field)
 
 
+def load_causal_lm(path: Path, field: str, *, dtype: str = "auto", padding_side: str = "right",
+                   device: str | None = None) -> tuple[object, object, str]:
+    """``(model, tokenizer, device)`` of a local causal LM (folder or ``.gguf``), offline, in eval mode.
+
+    The tokenizer gets a pad token when it has none; ``dtype`` is ``"auto"`` or a torch dtype name.
+    Load failures are :class:`InputError` naming ``path`` and ``field``.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, extra = model_location(path, field)
+    try:
+        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch_dtype, **extra)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot load causal LM ({exc})", path=path, field=field) from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    tok.padding_side = padding_side
+    resolved = resolve_device(device)
+    return model.to(resolved).eval(), tok, resolved
+
 class CausalLMEncoder:
     """Attention-mask-aware mean of a causal LM's last hidden states, L2-normalised.
 
@@ -58,26 +82,11 @@ class CausalLMEncoder:
         self._tokenizer = None
 
     def _load(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        folder, extra = model_location(self.path, "encoder")
-        try:
-            tok = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
-            torch_dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
-            # the causal-LM class matches the checkpoint (no "unexpected lm_head" report); only its
-            # decoder runs, so no vocabulary-sized logits are computed
-            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch_dtype,
-                                                         **extra).base_model
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot load causal LM ({exc})", path=self.path, field="encoder") from None
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
-        tok.padding_side = "right"
-        self._device = resolve_device(self.device)
-        self._model = model.to(self._device).eval()
-        self._tokenizer = tok
+        model, self._tokenizer, self._device = load_causal_lm(self.path, "encoder", dtype=self.dtype,
+                                                              padding_side="right", device=self.device)
+        # the causal-LM class matches the checkpoint (no "unexpected lm_head" report); only its
+        # decoder runs, so no vocabulary-sized logits are computed
+        self._model = model.base_model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         import torch

@@ -9,13 +9,11 @@ plain "System/User/Assistant" layout otherwise); the reply is parsed with
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from inscl.encoders.causal import model_location
-from inscl.encoders.sentence import resolve_device
-from inscl.errors import ConfigError, InputError
+from inscl.encoders.causal import load_causal_lm, model_location
+from inscl.errors import ConfigError
 from inscl.taggers.parsing import TagParseError, parse_tags
 from inscl.taggers.prompt import build_messages, build_plain_prompt
 from inscl.taggers.result import TagResult
@@ -40,21 +38,9 @@ class LocalLLMTagger:
         self._tokenizer = None
 
     def _load(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        folder, extra = model_location(self.path, "tagger")
-        try:
-            tok = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
-            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype="auto", **extra)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot load local LLM ({exc})", path=self.path, field="tagger") from None
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
-        tok.padding_side = "left"  # generation continues from the right end of every row
-        self._device = resolve_device(self.device)
-        self._model = model.to(self._device).eval()
-        self._tokenizer = tok
+        # left padding: generation continues from the right end of every row
+        self._model, self._tokenizer, self._device = load_causal_lm(self.path, "tagger", padding_side="left",
+                                                                    device=self.device)
 
     def prompt(self, instruction: str) -> str:
         """The text given to the model for ``instruction``."""
