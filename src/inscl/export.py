@@ -18,7 +18,6 @@ failure never leaves a partial ``out_dir``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from inscl.errors import InputError
+from inscl.jsonio import write_json, write_jsonl
 from inscl.planner import ReplayPlanner
 from inscl.task import Example, Task
 
@@ -125,8 +125,8 @@ def _write_contents(planner: ReplayPlanner, tasks: list[Task], test_tasks: Seque
             info[dataset_name(folder, replay=True)] = {"file_name": f"{folder}/replay.jsonl", "columns": columns}
         entry.update({"dir": folder, "dataset": dataset_name(folder), "mixture_size": len(mixture),
                       "train_size": len(task)})
-    _write_json(root / "dataset_info.json", info)
-    _write_json(root / "plan.json", plan)
+    write_json(root / "dataset_info.json", info)
+    write_json(root / "plan.json", plan)
 
 
 def _mixture_rng(seed: int, index: int, task: str) -> np.random.Generator:
@@ -136,17 +136,13 @@ def _mixture_rng(seed: int, index: int, task: str) -> np.random.Generator:
 
 
 def _write_records(path: Path, examples: Any) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
+    def records() -> Any:
         for e in examples:
             if not isinstance(e, Example):
                 raise TypeError(f"expected an Example in {path.name}, got {type(e).__name__}")
-            fh.write(json.dumps(e.to_alpaca(), ensure_ascii=False) + "\n")
+            yield e.to_alpaca()
 
-
-def _write_json(path: Path, obj: Any) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
+    write_jsonl(path, records())
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
