@@ -14,7 +14,6 @@ JSON object ``{instruction: [tags]}``.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from inscl.errors import InputError
-from inscl.jsonio import atomic_write_text, iter_jsonl, read_json
+from inscl.jsonio import iter_jsonl, read_json, write_jsonl
 
 __all__ = ["PrecomputedEncoder", "load_embeddings", "load_tags", "save_embeddings"]
 
@@ -113,9 +112,7 @@ def save_embeddings(path: str | Path, texts: Sequence[str], matrix: np.ndarray) 
         finally:
             tmp.unlink(missing_ok=True)
     else:
-        atomic_write_text(path, "".join(
-            json.dumps({"text": t, "embedding": [float(x) for x in row]}, ensure_ascii=False) + "\n"
-            for t, row in zip(texts, matrix)))
+        write_jsonl(path, ({"text": t, "embedding": [float(x) for x in row]} for t, row in zip(texts, matrix)))
 
 
 def load_tags(path: str | Path) -> dict[str, list[str]]:
