@@ -3,7 +3,7 @@
 Baseline for ``bench/plan_speed.py``: Python list scans over all examples for every
 instruction, sampling by ``list.remove`` one example at a time, and the total fixed by
 repeated passes. It follows the same results contract as
-:func:`inscl.selectors.select_insinfo` -- exactly ``min(n, len(task))`` distinct
+:func:`inscl.replay.selectors.select_insinfo` -- exactly ``min(n, len(task))`` distinct
 examples of ``task`` in task order, deterministic given ``rng`` -- and allocates the
 same number of examples to every instruction (including the fixes of the paper's
 faults: no division by zero, every tied task adjusted once, exact total), so a timing
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from inscl.task import Example, Task
+from inscl.data.task import Example, Task
 
 __all__ = ["naive_select_insinfo"]
 

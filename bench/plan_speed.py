@@ -11,7 +11,7 @@ Embeddings and tags are precomputed (random vectors, Zipf-distributed tags; for
 Part 1 times ``ReplayPlanner.add_task`` per stage (strategy inscl: Wasserstein distances,
 tag merging, InsInfo, selection) and prints examples/s. Part 2 times Algorithm 1 for
 every stage and previous task, with the quotas of part 1 and the same InsInfo scores and
-seeds: ``inscl.selectors.select_insinfo`` against ``naive_select_insinfo`` of
+seeds: ``inscl.replay.selectors.select_insinfo`` against ``naive_select_insinfo`` of
 ``bench/naive_selection.py`` (list scans, the paper's code style), checking that both
 allocate the same number of examples to every instruction. Figures come last, with the
 ratio.
@@ -34,12 +34,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from inscl.insinfo import insinfo_scores
-from inscl.planner import BudgetWarning, PlannerConfig, ReplayPlanner
-from inscl.precomputed import PrecomputedEncoder
-from inscl.selectors import select_insinfo
-from inscl.tags import canonicalize_instruction_tags
-from inscl.task import Example, Task
+from inscl.data.precomputed import PrecomputedEncoder
+from inscl.data.task import Example, Task
+from inscl.replay.insinfo import insinfo_scores
+from inscl.replay.planner import BudgetWarning, PlannerConfig, ReplayPlanner
+from inscl.replay.selectors import select_insinfo
+from inscl.replay.tags import canonicalize_instruction_tags
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -47,7 +47,7 @@ def generated_stream(n_tasks: int, n_examples: int, n_instructions: int, n_tags:
                      seed: int) -> tuple[list[Task], PrecomputedEncoder, dict[str, list[str]], PrecomputedEncoder]:
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(n_tasks, dim))
-    from inscl.tags import normalize_tag
+    from inscl.replay.tags import normalize_tag
 
     # Tag names made of letters only, since normalisation turns digits into spaces.
     vocab = ["tag" + "".join(chr(97 + (k // 26 ** i) % 26) for i in range(3)) for k in range(n_tags)]
@@ -73,9 +73,9 @@ def generated_stream(n_tasks: int, n_examples: int, n_instructions: int, n_tags:
 
 
 def superni_stream(path: Path) -> tuple[list[Task], PrecomputedEncoder, dict[str, list[str]], PrecomputedEncoder]:
+    from inscl.data import load_tasks
     from inscl.encoders.hashing import HashingEncoder
-    from inscl.loaders import load_tasks
-    from inscl.tags import normalize_tag
+    from inscl.replay.tags import normalize_tag
 
     tasks = load_tasks([path])
     texts = list(dict.fromkeys(s for t in tasks for s in t.instructions()))
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Algorithm 1 compared on {len(stages)} stages, {n_selected} examples selected "
           "(naive: bench/naive_selection.py)")
     print(f"planning total: {plan_total:.2f} s, {n_examples / plan_total:,.0f} examples/s")
-    print(f"InsInfo selection, inscl.selectors: {fast_s:.3f} s")
+    print(f"InsInfo selection, inscl.replay.selectors: {fast_s:.3f} s")
     print(f"InsInfo selection, naive:           {naive_s:.3f} s")
     print(f"ratio naive / planner: {naive_s / fast_s:.1f}x")
     return 0

@@ -3,8 +3,8 @@
 For every task file of the SuperNI subset, each ``Definition`` is an instruction. The
 instructions are tagged (default: the offline tagger with the hashing and with the
 MiniLM ranking encoder), and InsInfo(s) = sum over the distinct tags of s of
-log(N / f_tag) is computed over all of them (``inscl.insinfo`` when present, else
-inline). With ``inscl.tags`` present, the same figures are also given after the
+log(N / f_tag) is computed over all of them (``inscl.replay.insinfo`` when present, else
+inline). With ``inscl.replay.tags`` present, the same figures are also given after the
 planner's tag normalisation and DBSCAN merging of near-synonyms
 (``canonicalize_instruction_tags``, default eps 0.1, min_samples 5).
 
@@ -42,7 +42,7 @@ def insinfo_inline(tags: Mapping[str, Sequence[str]]) -> dict[str, float]:
 
 def insinfo(tags: Mapping[str, Sequence[str]]) -> dict[str, float]:
     try:
-        from inscl.insinfo import insinfo_scores
+        from inscl.replay.insinfo import insinfo_scores
     except ImportError:
         return insinfo_inline(tags)
     return dict(insinfo_scores(tags))
@@ -60,9 +60,9 @@ def spread(tags: Mapping[str, Sequence[str]]) -> dict[str, float]:
 
 
 def merged(tags: Mapping[str, Sequence[str]], encoder_spec: str, cache: Path) -> dict[str, list[str]] | None:
-    """Tags after the planner's normalisation and DBSCAN merging (None without inscl.tags)."""
+    """Tags after the planner's normalisation and DBSCAN merging (None without inscl.replay.tags)."""
     try:
-        from inscl.tags import canonicalize_instruction_tags
+        from inscl.replay.tags import canonicalize_instruction_tags
     except ImportError:
         return None
     from inscl.encoders import make_encoder

@@ -19,7 +19,7 @@ import time
 
 
 def _examples(n: int, seed: int = 0):
-    from inscl.task import Example
+    from inscl.data.task import Example
 
     rng = random.Random(seed)
     words = ["apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "garden", "rocket", "candle"]

@@ -1,7 +1,7 @@
 """Exact vs entropic Wasserstein-1: time and error as the number of instructions grows.
 
 For each size n, two random distributions of n unit vectors in 384 dimensions (random
-weights) are compared with ``inscl.distance.wasserstein`` using ``method="exact"``
+weights) are compared with ``inscl.replay.distance.wasserstein`` using ``method="exact"``
 (POT network simplex, the baseline) and ``method="sinkhorn"`` (entropic estimate).
 The table gives both times, the speed-up (exact / sinkhorn), the relative error
 ``(sinkhorn - exact) / exact`` and the documented error bound.
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from inscl.distance import wasserstein
+from inscl.replay.distance import wasserstein
 
 DIM = 384
 # Peak float64 n x n matrices alive at once (cost, kernel, plan, scratch) -- for the memory guard.

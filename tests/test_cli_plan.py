@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from inscl.cli import main
+from inscl.data import load_tasks
+from inscl.data.precomputed import save_embeddings
 from inscl.encoders.hashing import HashingEncoder
-from inscl.loaders import load_tasks
-from inscl.precomputed import save_embeddings
-from inscl.tags import normalize_tag
+from inscl.replay.tags import normalize_tag
 
 KEYWORDS = ["answer", "question", "sentence", "classify", "generate", "summary", "translate", "review",
             "word", "number", "code", "dialogue", "sentiment", "label", "text", "story", "output", "list"]
@@ -210,7 +210,7 @@ def test_plan_with_offline_tagger_logs_budget_warning(task_dir: Path, tmp_path: 
 def test_embeddings_round_trip(tmp_path: Path) -> None:
     import numpy as np
 
-    from inscl.precomputed import load_embeddings, load_tags
+    from inscl.data.precomputed import load_embeddings, load_tags
 
     texts = ["a", "b c", "ü"]
     matrix = np.arange(6, dtype=np.float32).reshape(3, 2)
@@ -237,8 +237,8 @@ def test_embeddings_round_trip(tmp_path: Path) -> None:
     ("t.json", '["a"]', r"t\.json: expected a JSON object"),
 ])
 def test_bad_precomputed_files(name: str, content: str, pattern: str, tmp_path: Path) -> None:
+    from inscl.data.precomputed import load_embeddings, load_tags
     from inscl.errors import InputError
-    from inscl.precomputed import load_embeddings, load_tags
 
     path = tmp_path / name
     path.write_text(content)
@@ -249,8 +249,8 @@ def test_bad_precomputed_files(name: str, content: str, pattern: str, tmp_path: 
 def test_bad_npz(tmp_path: Path) -> None:
     import numpy as np
 
+    from inscl.data.precomputed import load_embeddings
     from inscl.errors import InputError
-    from inscl.precomputed import load_embeddings
 
     np.savez(tmp_path / "a.npz", texts=np.array(["a", "b"]), vectors=np.zeros((2, 3)))
     with pytest.raises(InputError, match=r"a\.npz, field 'embeddings': missing array 'embeddings'"):

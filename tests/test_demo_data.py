@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from inscl.data import load_tasks
 from inscl.demo.stream import MANIFEST_FILE, TASK_NAMES, generate_stream, write_stream
 from inscl.errors import InputError
-from inscl.loaders import load_tasks
 
 
 def _files(directory: Path) -> dict[str, bytes]:

@@ -1,4 +1,4 @@
-"""inscl.distance: instruction distributions, cosine cost and Wasserstein-1 (exact and Sinkhorn)."""
+"""inscl.replay.distance: instruction distributions, cosine cost and Wasserstein-1 (exact and Sinkhorn)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from inscl.distance import Wasserstein, cosine_cost, instruction_distribution, wasserstein
-from inscl.task import Example, Task
+from inscl.data.task import Example, Task
+from inscl.replay.distance import Wasserstein, cosine_cost, instruction_distribution, wasserstein
 
 
 def unit(deg: float) -> list[float]:

@@ -8,11 +8,11 @@ from pathlib import Path
 import datasets
 import pytest
 
+from inscl.data.export import stage_dir_name, write_plan
+from inscl.data.task import Example, Task, split_task
 from inscl.encoders.hashing import HashingEncoder
 from inscl.errors import InputError
-from inscl.export import stage_dir_name, write_plan
-from inscl.planner import PlannerConfig, plan_stream
-from inscl.task import Example, Task, split_task
+from inscl.replay.planner import PlannerConfig, plan_stream
 
 
 def make_tasks() -> list[Task]:

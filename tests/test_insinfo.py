@@ -1,4 +1,4 @@
-"""inscl.insinfo: InsInfo = sum over an instruction's tags of log(N / f_tag)."""
+"""inscl.replay.insinfo: InsInfo = sum over an instruction's tags of log(N / f_tag)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inscl.insinfo import insinfo_scores
+from inscl.replay.insinfo import insinfo_scores
 
 
 def test_insinfo_worked_example_four_instructions():

@@ -7,11 +7,11 @@ from collections import Counter
 
 import numpy as np
 
-from inscl import selectors
-from inscl.insinfo import insinfo_scores
-from inscl.quotas import dynamic_quotas
-from inscl.tags import merge_tags
-from inscl.task import Example, Task
+from inscl.data.task import Example, Task
+from inscl.replay import selectors
+from inscl.replay.insinfo import insinfo_scores
+from inscl.replay.quotas import dynamic_quotas
+from inscl.replay.tags import merge_tags
 
 
 def make_task(instruction_per_example: list[str]) -> Task:

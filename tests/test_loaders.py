@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from inscl.cli import main
-from inscl.errors import InputError
-from inscl.loaders import (
+from inscl.data import (
     load_alpaca_file,
     load_superni_dir,
     load_superni_task_file,
     load_task_dir,
     load_tasks,
 )
+from inscl.errors import InputError
 
 LONG_INSTRUCTION = "Summarise the following paragraph in one sentence."
 

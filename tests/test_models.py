@@ -10,11 +10,11 @@ import time
 import pytest
 import torch
 
+from inscl.data.task import Example
 from inscl.errors import InputError
 from inscl.runner import models
 from inscl.runner.config import PromptConfig
 from inscl.runner.evaluate import generate
-from inscl.task import Example
 
 
 def test_tiny_model_is_seeded_and_byte_level():

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from inscl.data.task import Example, Task
 from inscl.encoders.hashing import HashingEncoder
 from inscl.errors import ConfigError, InputError
-from inscl.planner import BudgetWarning, PlannerConfig, ReplayPlanner, StagePlan, plan_stream
-from inscl.strategies import STRATEGIES, get_strategy
-from inscl.task import Example, Task
+from inscl.replay.planner import BudgetWarning, PlannerConfig, ReplayPlanner, StagePlan, plan_stream
+from inscl.replay.strategies import STRATEGIES, get_strategy
 
 VERBS = ["classify", "summarize", "translate", "answer", "rewrite", "extract", "count", "detect"]
 NOUNS = ["review", "question", "sentence", "dialogue", "table", "number", "story", "code"]

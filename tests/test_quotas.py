@@ -1,4 +1,4 @@
-"""inscl.quotas: fixed and dynamic (distance-proportional, largest remainder, capped) quotas."""
+"""inscl.replay.quotas: fixed and dynamic (distance-proportional, largest remainder, capped) quotas."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inscl.quotas import dynamic_quotas, fixed_quotas
+from inscl.replay.quotas import dynamic_quotas, fixed_quotas
 
 PROPERTY = settings(max_examples=150, deadline=None)
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inscl.jsonio import write_json
+from inscl.data.jsonio import write_json
 from inscl.report import build_report
 
 TASKS = ["add_numbers", "uppercase_word", "even_or_odd", "list_max"]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from inscl.cli import main
+from inscl.data.jsonio import read_json, read_jsonl
 from inscl.errors import ConfigError, InputError
-from inscl.jsonio import read_json, read_jsonl
 from inscl.runner import ExperimentConfig, run_experiment
 from inscl.runner.rundir import RunDir
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from inscl.jsonio import read_json
+from inscl.data.jsonio import read_json
 from inscl.runner import ExperimentConfig, run_experiment
 
 TASKS = {

@@ -1,4 +1,4 @@
-"""inscl.selectors: Algorithm 1 (InsInfo-guided), random, prototype and diverse-instruction selection."""
+"""inscl.replay.selectors: Algorithm 1 (InsInfo-guided), random, prototype and diverse-instruction selection."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inscl import selectors
-from inscl.task import Example, Task
+from inscl.data.task import Example, Task
+from inscl.replay import selectors
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from naive_selection import naive_select_insinfo

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from inscl.errors import InputError
-from inscl.jsonio import read_json, read_jsonl
-from inscl.loaders import is_english_task, load_task_dir, read_superni_task_file
-from inscl.superni import (
+from inscl.data import is_english_task, load_task_dir, read_superni_task_file
+from inscl.data.jsonio import read_json, read_jsonl
+from inscl.data.superni import (
     CATEGORIES,
     ORDERS,
     SUPERNI_TO_INSCL,
@@ -18,6 +17,7 @@ from inscl.superni import (
     inscl_category_of,
     resolve_order,
 )
+from inscl.errors import InputError
 
 CURRICULUM = ["Classification", "Text_Quality_Evaluation", "Code", "Detection", "Sentiment_Analysis",
               "Comprehension", "Closed_QA", "Extraction", "Dialogue", "Program_Execution", "Rewriting", "Open_QA",

@@ -195,7 +195,7 @@ def cli_outputs(superni_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.mark.superni
 def test_cli_tag_and_embed_on_superni(cli_outputs: dict) -> None:
-    from inscl.loaders import load_tasks
+    from inscl.data import load_tasks
 
     assert cli_outputs["rc"] == (0, 0)
     instructions = list(dict.fromkeys(s for t in load_tasks(cli_outputs["files"]) for s in t.instructions()))
@@ -228,7 +228,7 @@ def test_cli_errors_leave_no_output(cli_outputs: dict, capsys: pytest.CaptureFix
 
 @pytest.mark.superni
 def test_cli_plan_reads_tag_and_embed_outputs(cli_outputs: dict) -> None:
-    for module in ("inscl.tags", "inscl.insinfo", "inscl.distance", "inscl.quotas", "inscl.selectors"):
+    for module in ("inscl.replay.tags", "inscl.replay.insinfo", "inscl.replay.distance", "inscl.replay.quotas", "inscl.replay.selectors"):
         pytest.importorskip(module)
     from inscl.cli import main
 

@@ -1,4 +1,4 @@
-"""inscl.tags: tag normalisation (simplemma) and DBSCAN merging of near-synonym tags.
+"""inscl.replay.tags: tag normalisation (simplemma) and DBSCAN merging of near-synonym tags.
 
 Tag embeddings come from a small fixed table of vectors (an input to the clustering,
 not a stand-in for it): each synonym group points in its own direction, with small
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from inscl.encoders.base import Encoder
-from inscl.tags import canonicalize_instruction_tags, merge_tags, normalize_tag
+from inscl.replay.tags import canonicalize_instruction_tags, merge_tags, normalize_tag
 
 
 def direction(axis: int, wiggle: float = 0.0, dim: int = 4) -> np.ndarray:

@@ -55,9 +55,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from inscl.planner import PlannerConfig, ReplayPlanner
-from inscl.precomputed import PrecomputedEncoder
-from inscl.task import Example, Task
+from inscl.data.precomputed import PrecomputedEncoder
+from inscl.data.task import Example, Task
+from inscl.replay.planner import PlannerConfig, ReplayPlanner
 
 INSTRUCTION_VECTORS = {"a1": (1, 0), "a2": (4, 3), "a3": (0, 1), "b1": (3, 4), "b2": (0, 1), "c1": (0, 1)}
 COUNTS = {"A": {"a1": 4, "a2": 1, "a3": 1}, "B": {"b1": 2, "b2": 2}, "C": {"c1": 3}}

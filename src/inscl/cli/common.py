@@ -6,12 +6,12 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from inscl.data.task import Task
 from inscl.errors import InputError
-from inscl.task import Task
 
 
 def add_tasks_argument(parser: argparse.ArgumentParser) -> None:
-    """``--tasks DIR|FILE...``: what :func:`inscl.loaders.load_tasks` reads."""
+    """``--tasks DIR|FILE...``: what :func:`inscl.data.load_tasks` reads."""
     parser.add_argument("--tasks", nargs="+", required=True, metavar="DIR|FILE",
                         help="task directory (one file per task, or a SuperNI folder with categories.json) "
                              "or task files")
@@ -25,7 +25,7 @@ def add_cache_dir_argument(parser: argparse.ArgumentParser, holds: str) -> None:
 
 def tasks_and_instructions(sources: Sequence[str | Path]) -> tuple[list[Task], list[str]]:
     """The tasks and their distinct instructions (first-seen order); no instruction is an error."""
-    from inscl.loaders import load_tasks
+    from inscl.data import load_tasks
 
     tasks = load_tasks(sources)
     instructions = list(dict.fromkeys(s for t in tasks for s in t.instructions()))

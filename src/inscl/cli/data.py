@@ -1,7 +1,7 @@
 """``inscl data``: build the SuperNI-16 stream, check a task folder.
 
 ``inscl data superni --tasks-dir PATH --out DIR`` writes per-category train/test JSONL
-and a manifest (see :func:`inscl.superni.build_superni_stream`); ``inscl data check
+and a manifest (see :func:`inscl.data.superni.build_superni_stream`); ``inscl data check
 --tasks DIR|FILES [--order ...]`` loads tasks the way ``plan`` and ``run`` do and prints
 what it found, so that data problems show up before a long run.
 """
@@ -25,7 +25,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _superni(args: argparse.Namespace) -> int:
-    from inscl.superni import build_superni_stream
+    from inscl.data.superni import build_superni_stream
 
     manifest = build_superni_stream(
         args.tasks_dir, args.categories, out_dir=args.out, test_fraction=args.test_fraction, seed=args.seed,
@@ -40,7 +40,7 @@ def _superni(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from inscl.loaders import load_tasks
+    from inscl.data import load_tasks
 
     order = args.order
     if order is not None and len(order) == 1:

@@ -38,10 +38,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def tag_texts(tags: dict[str, list[str]]) -> list[str]:
-    """Distinct raw tags of a tag table plus their normalised forms (when inscl.tags exists)."""
+    """Distinct raw tags of a tag table plus their normalised forms (when inscl.replay.tags exists)."""
     raw = list(dict.fromkeys(t for ts in tags.values() for t in ts))
     try:
-        from inscl.tags import normalize_tag
+        from inscl.replay.tags import normalize_tag
     except ImportError:
         return raw
     return list(dict.fromkeys(raw + [n for n in map(normalize_tag, raw) if n]))
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     quiet = bool(getattr(args, "quiet", False))
     tasks, texts = tasks_and_instructions(args.tasks)
     if args.tags is not None:
-        from inscl.precomputed import load_tags
+        from inscl.data.precomputed import load_tags
 
         texts = list(dict.fromkeys(texts + tag_texts(load_tags(args.tags))))
     try:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     before = len(cache) if cache is not None else None
     matrix = encoder.encode(texts)
     if args.out is not None:
-        from inscl.precomputed import save_embeddings
+        from inscl.data.precomputed import save_embeddings
 
         save_embeddings(args.out, texts, matrix)
     if not quiet:

@@ -1,7 +1,7 @@
 """``inscl plan``: plan the replay of a task stream and write it for training.
 
 Reads the tasks, splits each one into train and test (seeded), plans the replay of every
-stage on the training splits and writes ``--out`` (see :mod:`inscl.export`): per-stage
+stage on the training splits and writes ``--out`` (see :mod:`inscl.data.export`): per-stage
 replay and mixture JSONL, ``dataset_info.json`` for LLaMA-Factory, ``plan.json`` and the
 splits under ``data/``. Any input problem ends with one line and exit status 2, and
 nothing is left in ``--out``.
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from inscl.cli.common import add_cache_dir_argument, add_tasks_argument
+from inscl.data.task import Task, split_task
 from inscl.errors import InputError
 from inscl.paths import cache_root
-from inscl.strategies import STRATEGIES
-from inscl.task import Task, split_task
+from inscl.replay.strategies import STRATEGIES
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``inscl plan``; raises :class:`InputError` for any user-fixable problem."""
-    from inscl.export import write_plan
-    from inscl.loaders import load_tasks
-    from inscl.planner import PlannerConfig, plan_stream
+    from inscl.data import load_tasks
+    from inscl.data.export import write_plan
+    from inscl.replay.planner import PlannerConfig, plan_stream
 
     if args.strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {args.strategy!r}; valid strategies: {', '.join(STRATEGIES)}",
@@ -153,7 +153,7 @@ def _ordered(tasks: list[Task], args: argparse.Namespace) -> list[Task]:
     preset = args.order_preset
     if preset is None:
         return tasks
-    from inscl.superni import ORDERS
+    from inscl.data.superni import ORDERS
 
     if set(names) <= set(ORDERS.get(preset, ())):
         return [by_name[n] for n in ORDERS[preset] if n in by_name]
@@ -176,7 +176,7 @@ def _split(task: Task, fraction: float, seed: int) -> tuple[Task, Task]:
 
 
 def _encoder(args: argparse.Namespace, strategy: Any, cache_dir: Path, progress: bool | None) -> Any:
-    from inscl.precomputed import load_embeddings
+    from inscl.data.precomputed import load_embeddings
 
     if args.embeddings is not None:
         return load_embeddings(args.embeddings)
@@ -188,7 +188,7 @@ def _encoder(args: argparse.Namespace, strategy: Any, cache_dir: Path, progress:
 
 
 def _tag_encoder(args: argparse.Namespace, encoder: Any, cache_dir: Path, progress: bool | None) -> Any:
-    from inscl.precomputed import PrecomputedEncoder
+    from inscl.data.precomputed import PrecomputedEncoder
 
     if args.tag_encoder is not None:
         return _make_encoder(args.tag_encoder, cache_dir, progress, "--tag-encoder")
@@ -216,7 +216,7 @@ def _make_encoder(spec: str, cache_dir: Path, progress: bool | None, flag: str) 
 
 def _tags(args: argparse.Namespace, cache_dir: Path, progress: bool | None) -> Any:
     """The raw tags: a table from ``--tags``, or a (cached) tagger from ``--tagger``."""
-    from inscl.precomputed import load_tags
+    from inscl.data.precomputed import load_tags
 
     if args.tags is not None:
         return load_tags(args.tags)

@@ -75,7 +75,7 @@ def _tagger_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inscl.jsonio import write_jsonl
+    from inscl.data.jsonio import write_jsonl
     from inscl.taggers import make_tagger
 
     quiet = bool(getattr(args, "quiet", False))

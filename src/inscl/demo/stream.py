@@ -9,7 +9,7 @@ task differs from the uniform one.
 
 The stream is written like any user dataset: one alpaca JSONL file per task in a
 directory (``<task>.jsonl``) plus ``manifest.json`` holding the task order, which
-:func:`inscl.loaders.load_tasks` reads.
+:func:`inscl.data.load_tasks` reads.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from inscl.data.jsonio import write_json, write_jsonl
+from inscl.data.task import Example, Task
 from inscl.errors import InputError
-from inscl.jsonio import write_json, write_jsonl
-from inscl.task import Example, Task
 
 # --- value pools (short, single-token-ish words keep sequences short) -------------------
 

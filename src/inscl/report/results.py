@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from inscl.data.jsonio import read_json
 from inscl.errors import InputError
-from inscl.jsonio import read_json
 
 RESULTS_FILE = "results.json"
 

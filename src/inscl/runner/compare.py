@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from inscl.data.jsonio import read_json
 from inscl.errors import InputError
-from inscl.jsonio import read_json
 from inscl.runner.metrics import mean_std
 
 

@@ -1,11 +1,11 @@
 """The task stream of an experiment: load, order, split and cap the tasks.
 
-Tasks come from :func:`inscl.loaders.load_tasks` (alpaca files, task directories, the
+Tasks come from :func:`inscl.data.load_tasks` (alpaca files, task directories, the
 SuperNI layout). Orders: ``curriculum`` (the paper's SuperNI curriculum when every task
 is a SuperNI category, else the sources' order), ``reverse`` (that order reversed),
 ``random`` (a permutation seeded by ``order_seed``) or an explicit list of names. A task
 that carries its own split (``<name>.train.jsonl`` + ``<name>.test.jsonl``) keeps it;
-the others are split by :func:`inscl.task.split_task`. Caps keep a seeded random subset
+the others are split by :func:`inscl.data.task.split_task`. Caps keep a seeded random subset
 (in the original order), so a cap never takes only the first source file of a category.
 """
 
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from inscl.data.task import Task, split_task
 from inscl.errors import InputError
 from inscl.runner.config import DataConfig
-from inscl.task import Task, split_task
 
 
 @dataclass
@@ -47,7 +47,7 @@ def _ordered(tasks: list[Task], config: DataConfig) -> list[Task]:
         return [by_name[n] for n in order]
     if order in ("curriculum", "reverse"):
         try:
-            from inscl.superni import ORDERS as PRESETS
+            from inscl.data.superni import ORDERS as PRESETS
             preset = list(PRESETS.get("curriculum", []))
         except ImportError:  # pragma: no cover - superni module is part of the package
             preset = []
@@ -83,7 +83,7 @@ def _split(task: Task, config: DataConfig) -> tuple[Task, Task]:
 
 def load_stream(config: DataConfig) -> list[TaskSplit]:
     """The ordered, split and capped stages of an experiment."""
-    from inscl.loaders import load_tasks
+    from inscl.data import load_tasks
 
     tasks = load_tasks([Path(s) for s in config.source])
     if config.tasks is not None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from inscl.data.task import Example
 from inscl.runner.config import PromptConfig
 from inscl.runner.prompts import prompt_ids
-from inscl.task import Example
 
 
 def _scorer() -> Any:

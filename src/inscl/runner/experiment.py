@@ -17,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from inscl.data.jsonio import read_json, read_jsonl, write_json, write_jsonl
+from inscl.data.task import Example
 from inscl.errors import InputError
-from inscl.jsonio import read_json, read_jsonl, write_json, write_jsonl
 from inscl.runner import metrics as M
 from inscl.runner.config import ExperimentConfig
 from inscl.runner.data import TaskSplit, load_stream, safe_name, stage_dir_name
 from inscl.runner.rundir import RunDir, link_or_copy_tree, write_dir_atomically
-from inscl.task import Example
 
 log = logging.getLogger("inscl.runner")
 
@@ -124,8 +124,8 @@ class _Session:
 
 def _planner_for(config: ExperimentConfig, strategy: str, seed: int, cache: Path, progress: bool) -> Any:
     from inscl.encoders import make_encoder
-    from inscl.planner import PlannerConfig, ReplayPlanner
-    from inscl.strategies import STRATEGIES
+    from inscl.replay.planner import PlannerConfig, ReplayPlanner
+    from inscl.replay.strategies import STRATEGIES
 
     r = config.replay
     pc = PlannerConfig(strategy=strategy, budget=r.budget, seed=seed, distribution=r.distribution,

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from inscl.data.task import Example
 from inscl.runner.config import PromptConfig
-from inscl.task import Example
 
 IGNORE_INDEX = -100  # label of prompt and padding positions: no loss there
 

@@ -25,8 +25,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from inscl.data.jsonio import atomic_write_text
 from inscl.errors import InputError
-from inscl.jsonio import atomic_write_text
 
 _TMP_PREFIX = ".tmp-"
 

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from inscl.data.task import Example
 from inscl.runner.config import FinetuneConfig, OptimConfig, PromptConfig
 from inscl.runner.prompts import pad_batch, training_ids
-from inscl.task import Example
 
 log = logging.getLogger(__name__)
 

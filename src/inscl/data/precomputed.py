@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inscl.data.jsonio import iter_jsonl, read_json, write_jsonl
 from inscl.errors import InputError
-from inscl.jsonio import iter_jsonl, read_json, write_jsonl
 
 __all__ = ["PrecomputedEncoder", "load_embeddings", "load_tags", "save_embeddings"]
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from inscl.data.jsonio import write_json, write_jsonl
+from inscl.data.task import Example, Task
 from inscl.errors import InputError
-from inscl.jsonio import write_json, write_jsonl
-from inscl.planner import ReplayPlanner
-from inscl.task import Example, Task
+from inscl.replay.planner import ReplayPlanner
 
 __all__ = ["dataset_name", "stage_dir_name", "write_plan"]
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from inscl.data.formats.superni import SuperNITaskFile, read_superni_task_file
+from inscl.data.jsonio import read_json, write_json, write_jsonl
+from inscl.data.task import Task, split_task
 from inscl.errors import InputError
-from inscl.jsonio import read_json, write_json, write_jsonl
-from inscl.loaders import SuperNITaskFile, read_superni_task_file
-from inscl.task import Task, split_task
 
 log = logging.getLogger(__name__)
 
@@ -435,7 +435,7 @@ def build_superni_stream(
         out_dir: written atomically (a temp folder renamed at the end); an existing
             build there is replaced, any other non-empty folder is refused.
         test_fraction: share of each category's instances in the test file,
-            split with :func:`inscl.task.split_task` (seeded by ``seed`` and the
+            split with :func:`inscl.data.task.split_task` (seeded by ``seed`` and the
             category name).
         seed: the split seed.
         max_per_task: keep the first N instances of each task file.

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from inscl import selectors
-from inscl.distance import Wasserstein, instruction_distribution, wasserstein
+from inscl.data.task import Example, Task
 from inscl.errors import ConfigError, InputError
-from inscl.insinfo import insinfo_scores
-from inscl.quotas import dynamic_quotas, fixed_quotas
-from inscl.strategies import STRATEGIES, Strategy
-from inscl.tags import canonicalize_instruction_tags
-from inscl.task import Example, Task
+from inscl.replay import selectors
+from inscl.replay.distance import Wasserstein, instruction_distribution, wasserstein
+from inscl.replay.insinfo import insinfo_scores
+from inscl.replay.quotas import dynamic_quotas, fixed_quotas
+from inscl.replay.strategies import STRATEGIES, Strategy
+from inscl.replay.tags import canonicalize_instruction_tags
 
 if TYPE_CHECKING:  # the packages' __init__ load models' dependencies; the planner only needs the protocols
     from inscl.encoders.base import Encoder
@@ -56,7 +56,7 @@ class PlannerConfig:
     Attributes
     ----------
     strategy:
-        A name in :data:`inscl.strategies.STRATEGIES`.
+        A name in :data:`inscl.replay.strategies.STRATEGIES`.
     budget:
         Examples per previous task; stage t replays ``budget * (t - 1)`` in all.
     seed:

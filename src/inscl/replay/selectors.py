@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from inscl.task import Example, Task
+from inscl.data.task import Example, Task
 
 __all__ = [
     "select_diverse_instruction",

@@ -4,7 +4,7 @@ A strategy is two choices. ``quotas`` says how many examples each previous task 
 ``none`` (no replay), ``fixed`` (``budget`` per previous task), ``dynamic``
 (``budget * (t - 1)`` split in proportion to the Wasserstein distance to the current
 task) or ``all`` (every example). ``selector`` says which examples fill a task's quota
-(see :mod:`inscl.selectors`).
+(see :mod:`inscl.replay.selectors`).
 """
 
 from __future__ import annotations

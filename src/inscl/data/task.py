@@ -9,20 +9,32 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class Example:
-    """One instruction-tuning example (alpaca shape) with a stable id."""
+    """One instruction-tuning example (alpaca shape) with a stable id.
+
+    ``references`` holds every reference output when the source has several (SuperNI
+    instances, alpaca lists); ``output`` is the first and the training target. ``source``
+    is the record as it was read (a conversation, say), kept so that writers can return
+    the example in its own format; it takes no part in equality or hashing.
+    """
 
     instruction: str
     input: str
     output: str
     id: str
     task: str = ""
+    references: tuple[str, ...] = ()
+    source: Mapping[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def all_references(self) -> tuple[str, ...]:
+        """Every reference output, ``output`` first."""
+        return self.references or (self.output,)
 
     def to_alpaca(self) -> dict[str, str]:
         """The record written to JSONL: what HF `datasets` and LLaMA-Factory read."""

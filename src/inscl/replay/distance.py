@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import ot
 
-from inscl.task import Task
+from inscl.data.task import Task
 
 __all__ = ["ConvergenceError", "Wasserstein", "cosine_cost", "instruction_distribution", "wasserstein"]
 

@@ -1,0 +1,130 @@
+"""The alpaca format: ``instruction``, ``input``, ``output`` (and optional ``id``, ``task``).
+
+JSONL (one object per line) or JSON (a list of objects); one task per file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from inscl.data.formats.records import iter_json_list_records, iter_jsonl_records, read_text
+from inscl.data.task import Example, Task
+from inscl.errors import InputError
+
+
+def _iter_alpaca_records(path: Path) -> Iterator[tuple[int, Any]]:
+    text = read_text(path)
+    first = text.lstrip()[:1]
+    # The first character decides, not the suffix: JSONL saved as .json is common.
+    if first == "[":
+        yield from iter_json_list_records(path, text)
+        return
+    if first == "{" and path.suffix == ".json":
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None  # JSONL saved as .json
+        if isinstance(whole, dict) and "instruction" not in whole:
+            hint = " (a SuperNI task file: pass it to --tasks / load_tasks)" if "Instances" in whole else ""
+            raise InputError(f"expected a JSON list of alpaca objects or JSONL, got one object{hint}",
+                             path=path, line=1)
+    yield from iter_jsonl_records(path, text)
+
+
+def _string_field(record: dict[str, Any], name: str, path: Path, line: int, *, required: bool) -> str | None:
+    value = record.get(name)
+    if value is None:
+        if required:
+            raise InputError("missing", path=path, line=line, field=name)
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"expected a string, got {type(value).__name__}", path=path, line=line, field=name)
+    return value
+
+
+def _output_field(record: dict[str, Any], path: Path, line: int) -> str:
+    value = record.get("output")
+    if value is None:
+        raise InputError("missing", path=path, line=line, field="output")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        if not value:
+            raise InputError("empty list (give at least one reference output)", path=path, line=line,
+                             field="output")
+        if not all(isinstance(v, str) for v in value):
+            raise InputError("expected a list of strings", path=path, line=line, field="output")
+        return value[0]
+    raise InputError(f"expected a string or a list of strings, got {type(value).__name__}", path=path,
+                     line=line, field="output")
+
+
+def _id_field(record: dict[str, Any], path: Path, line: int) -> str | None:
+    value = record.get("id")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(f"expected a string or an integer, got {type(value).__name__}", path=path, line=line,
+                         field="id")
+    if isinstance(value, str) and not value.strip():
+        raise InputError("empty", path=path, line=line, field="id")
+    return str(value)
+
+
+def load_alpaca_file(path: str | Path, task_name: str | None = None) -> Task:
+    """Reads one task from an alpaca JSONL or JSON file.
+
+    Args:
+        path: the file; JSONL (one object per line) or JSON (a list of objects). The
+            format is decided by the first non-blank character (``[`` means JSON).
+        task_name: the task's name; by default the records' common ``task`` field,
+            else the file stem.
+
+    Returns:
+        A :class:`Task` whose examples keep the file order. Examples with a missing or
+        empty ``input`` are kept (``input == ""``); a list ``output`` gives its first
+        element; ids default to ``f"{task}-{index}"`` (index from 0).
+
+    Raises:
+        InputError: naming the file, the line where the bad record starts and the field.
+    """
+    path = Path(path)
+    rows: list[tuple[int, str, str, str, str | None]] = []
+    task_fields: dict[str, int] = {}
+    for line, record in _iter_alpaca_records(path):
+        if not isinstance(record, dict):
+            raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line)
+        instruction = _string_field(record, "instruction", path, line, required=True)
+        assert instruction is not None
+        if not instruction.strip():
+            raise InputError("empty (every example needs an instruction)", path=path, line=line,
+                             field="instruction")
+        inp = _string_field(record, "input", path, line, required=False) or ""
+        output = _output_field(record, path, line)
+        ex_id = _id_field(record, path, line)
+        task_field = _string_field(record, "task", path, line, required=False)
+        if task_field:
+            task_fields.setdefault(task_field, line)
+        rows.append((line, instruction, inp, output, ex_id))
+    if not rows:
+        raise InputError("no examples (an empty task cannot be trained or replayed)", path=path)
+    if len(task_fields) > 1:
+        (first, _), (second, second_line) = list(task_fields.items())[:2]
+        raise InputError(f"records name different tasks ({first!r}, {second!r}); put one task per file",
+                         path=path, line=second_line, field="task")
+    name = task_name or next(iter(task_fields), None) or path.stem
+    examples: list[Example] = []
+    seen: dict[str, int] = {}
+    for index, (line, instruction, inp, output, ex_id) in enumerate(rows):
+        ex_id = ex_id if ex_id is not None else f"{name}-{index}"
+        if ex_id in seen:
+            raise InputError(f"duplicate id {ex_id!r} (first on line {seen[ex_id]})", path=path, line=line,
+                             field="id")
+        seen[ex_id] = line
+        examples.append(Example(instruction=instruction, input=inp, output=output, id=ex_id, task=name))
+    return Task(name, examples, {"source_files": [str(path)]})
+
+
