@@ -34,7 +34,7 @@ def test_quick_tiny_demo_prints_the_table_and_writes_the_report(tmp_path: Path,
     printed = capsys.readouterr().out
 
     docs = {json.loads(p.read_text())["strategy"]: json.loads(p.read_text())
-            for p in out.glob("*/seed0/results.json")}
+            for p in out.glob("*/*/seed0/results.json")}
     assert set(docs) == set(STRATEGIES)
     tasks = docs["none"]["order"]
     assert len(tasks) == 3 and all(d["order"] == tasks for d in docs.values())
@@ -71,7 +71,7 @@ def test_quick_tiny_demo_prints_the_table_and_writes_the_report(tmp_path: Path,
     new_lines = (out / "stages.log").read_text().splitlines()[len(log_lines):]
     assert new_lines and all("\ttrained\t" not in line for line in new_lines)
     again = {json.loads(p.read_text())["strategy"]: json.loads(p.read_text())["R"]
-             for p in out.glob("*/seed0/results.json")}
+             for p in out.glob("*/*/seed0/results.json")}
     assert again == {s: d["R"] for s, d in docs.items()}
     assert time.perf_counter() - start < 60
 

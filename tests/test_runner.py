@@ -74,7 +74,7 @@ def test_results_schema_and_matrix(lora_run):
     _, results, out = lora_run
     assert [(r["strategy"], r["seed"]) for r in results] == [("none", 0), ("random", 0), ("inscl", 0)]
     for doc in results:
-        assert doc == read_json(out / doc["strategy"] / "seed0" / "results.json")
+        assert doc == read_json(out / doc["strategy"] / "curriculum" / "seed0" / "results.json")
         assert doc["order"] == ["upper", "parity", "first"] and doc["budget"] == 3
         R = doc["R"]
         assert len(R) == 3 and all(len(row) == 3 for row in R)
@@ -93,7 +93,7 @@ def test_results_schema_and_matrix(lora_run):
         assert {"instruction_related", "instruction_unrelated", "rule"} <= set(fa)
         assert doc["reference"]["kind"] == "expert" and set(doc["reference"]["scores"]) == set(doc["order"])
         assert doc["plan"]["strategy"] == doc["strategy"] and len(doc["plan"]["stages"]) == 3
-        assert doc["plan"] == read_json(out / doc["strategy"] / "seed0" / "plan.json")
+        assert doc["plan"] == read_json(out / doc["strategy"] / "curriculum" / "seed0" / "plan.json")
         assert doc["config"]["model"]["name"] == "tiny"
         assert [s["stage"] for s in doc["timing"]["stages"]] == [1, 2, 3]
     summary = read_json(out / "summary.json")
@@ -139,10 +139,10 @@ def test_replay_sizes_follow_the_plan(lora_run):
 def test_stage_one_trained_once_and_shared(lora_run):
     _, results, out = lora_run
     lines = [ln.split("\t") for ln in (out / "stages.log").read_text().splitlines()]
-    trained_stage1 = [ln for ln in lines if ln[1] == "trained" and ln[4] == "stage=1"]
+    trained_stage1 = [ln for ln in lines if ln[1] == "trained" and ln[5] == "stage=1"]
     assert len(trained_stage1) == 1 and trained_stage1[0][2] == "shared"
     assert sorted(ln[2] for ln in lines if ln[1] == "shared") == ["inscl", "none", "random"]
-    shared = out / "shared" / "seed0" / "stage_01_upper"
+    shared = out / "shared" / "curriculum" / "seed0" / "stage_01_upper"
     weights = (shared / "adapter" / "adapter_model.safetensors").read_bytes()
     for doc in results:
         d = out / doc["stage_dirs"][0]
@@ -150,7 +150,7 @@ def test_stage_one_trained_once_and_shared(lora_run):
         assert (d / "adapter" / "adapter_model.safetensors").read_bytes() == weights
     # the expert of task 1 is stage 1 itself; tasks 2 and 3 were trained alone once, then reused
     experts = [ln for ln in lines if ln[2] == "expert"]
-    assert sorted((ln[1], ln[4]) for ln in experts if ln[1] == "trained") == [("trained", "stage=2"),
+    assert sorted((ln[1], ln[5]) for ln in experts if ln[1] == "trained") == [("trained", "stage=2"),
                                                                               ("trained", "stage=3")]
     assert results[0]["reference"]["scores"]["upper"] == results[0]["R"][0][0]
 
@@ -213,7 +213,7 @@ def test_config_validation(tmp_path):
 def test_overwrite_replaces_only_runner_output(tmp_path):
     rd = RunDir(tmp_path / "out")
     rd.claim("a: 1\n", "hash-a", overwrite=False, strategies=["none"])
-    (rd.root / "none" / "seed0").mkdir(parents=True)
+    (rd.root / "none" / "curriculum" / "seed0").mkdir(parents=True)
     (rd.root / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="different config"):
         rd.claim("a: 2\n", "hash-b", overwrite=False, strategies=["none"])

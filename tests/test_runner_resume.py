@@ -68,7 +68,7 @@ def test_killed_run_resumes_to_the_same_results(tmp_path):
     config_file.write_text(yaml.safe_dump({**cfg, "output_dir": str(out)}))
     env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     cmd = [sys.executable, "-m", "inscl", "run", str(config_file)]
-    run_dir = out / "random" / "seed7"
+    run_dir = out / "random" / "curriculum" / "seed7"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 240
@@ -83,13 +83,13 @@ def test_killed_run_resumes_to_the_same_results(tmp_path):
     assert not (run_dir / "stage_03_first").exists()
     assert not (run_dir / "results.json").exists()
     before = _log(out)
-    assert [(ln[1], ln[4]) for ln in before if ln[2] == "random"] == [("shared", "stage=1"), ("trained", "stage=2")]
+    assert [(ln[1], ln[5]) for ln in before if ln[2] == "random"] == [("shared", "stage=1"), ("trained", "stage=2")]
     mtimes = {d: (run_dir / d / "scores.json").stat().st_mtime_ns for d in ("stage_01_upper", "stage_02_parity")}
 
     done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     after = _log(out)[len(before):]
-    events = [(ln[1], ln[2], ln[4]) for ln in after]
+    events = [(ln[1], ln[2], ln[5]) for ln in after]
     assert ("skipped", "shared", "stage=1") in events
     assert ("skipped", "random", "stage=1") in events and ("skipped", "random", "stage=2") in events
     assert [e for e in events if e[0] == "trained"] == [("trained", "random", "stage=3")]
@@ -100,7 +100,7 @@ def test_killed_run_resumes_to_the_same_results(tmp_path):
     assert resumed["R"] == reference["R"]
     assert resumed["metrics"] == reference["metrics"]
     assert resumed["plan"] == reference["plan"]
-    ref_dir = tmp_path / "ref" / "random" / "seed7"
+    ref_dir = tmp_path / "ref" / "random" / "curriculum" / "seed7"
     for stage in ("stage_02_parity", "stage_03_first"):
         assert (run_dir / stage / "generations.jsonl").read_text() == (ref_dir / stage / "generations.jsonl").read_text()
         assert (run_dir / stage / "adapter" / "adapter_model.safetensors").read_bytes() == \

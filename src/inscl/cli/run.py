@@ -23,7 +23,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--output-dir", help="override output_dir")
     p.add_argument("--strategies", type=_csv, help="comma-separated strategies (override replay.strategies)")
     p.add_argument("--seeds", type=_csv, help="comma-separated seeds (override seeds)")
-    p.add_argument("--max-steps", type=int, help="optimiser steps per stage (override optim.max_steps)")
+    p.add_argument("--orders", type=_csv,
+                   help="comma-separated task orders: curriculum, reverse, random:SEED (override data.orders)")
+    p.add_argument("--max-steps", type=int,
+                   help="cap on optimiser steps per stage (override optim.max_steps); a larger mixture is "
+                        "subsampled uniformly")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override model.device")
     p.add_argument("--force", action="store_true",
                    help="replace results of a different config in the output dir (overwrite: true)")
@@ -46,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
             changes["seeds"] = [int(s) for s in args.seeds]
         except ValueError:
             raise InputError(f"seeds must be integers, got {','.join(args.seeds)}", field="--seeds") from None
+    if args.orders:
+        changes["data.orders"] = args.orders
     if args.max_steps is not None:
         changes["optim.max_steps"] = args.max_steps
     if args.device:
@@ -59,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     log = logging.getLogger("inscl.runner")
     for doc in results:
         rg = doc["metrics"]["final_rg"]
-        log.info("%s seed %d: final RG %s, final average ROUGE-L %.4f", doc["strategy"], doc["seed"],
+        log.info("%s %s seed %d: final RG %s, final average ROUGE-L %.4f", doc["strategy"], doc["order_name"],
+                 doc["seed"],
                  "n/a" if rg is None else f"{rg:.2f}", doc["metrics"]["avg_score"][-1])
     print(f"results in {config.output_dir} (inscl compare {config.output_dir})")
     return 0

@@ -44,6 +44,7 @@ class RunResult:
     config: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    order_name: str | None = None  # run-folder schema 2: the order's label; runs pair by (order_name, seed)
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -114,6 +115,9 @@ def parse_result(doc: Any, path: str | Path) -> RunResult:
         raise InputError("expected an integer", path=path, field="seed")
     if not isinstance(order, list) or not order or not all(isinstance(t, str) for t in order):
         raise InputError("expected a non-empty list of task names", path=path, field="order")
+    order_name = doc.get("order_name")
+    if order_name is not None and (not isinstance(order_name, str) or not order_name):
+        raise InputError("expected a non-empty string", path=path, field="order_name")
     budget = doc.get("budget")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)):
         raise InputError("expected an integer or null", path=path, field="budget")
@@ -126,6 +130,7 @@ def parse_result(doc: Any, path: str | Path) -> RunResult:
         R=_score_matrix(doc["R"], len(order), path), budget=budget, metrics=metrics,
         plan=_optional_dict(doc, "plan", path), reference=_optional_dict(doc, "reference", path),
         config=_optional_dict(doc, "config", path) or {}, timing=_optional_dict(doc, "timing", path) or {},
+        order_name=order_name,
     )
 
 
@@ -136,9 +141,10 @@ def load_results(run_dirs: Sequence[str | Path]) -> list[RunResult]:
     label gets its directory name appended so the figures keep them apart.
     """
     results = [parse_result(read_json(p), p) for p in find_results(run_dirs)]
-    seen: dict[tuple[str, int], int] = {}
+    seen: dict[tuple[str, str | None, int], int] = {}
     for r in results:
-        seen[(r.strategy, r.seed)] = seen.get((r.strategy, r.seed), 0) + 1
+        key = (r.strategy, r.order_name, r.seed)
+        seen[key] = seen.get(key, 0) + 1
     if any(n > 1 for n in seen.values()):
         for r in results:
             r.label = f"{r.strategy} ({_run_name(r.path)})"
@@ -146,6 +152,7 @@ def load_results(run_dirs: Sequence[str | Path]) -> list[RunResult]:
 
 
 def _run_name(results_path: Path) -> str:
-    # OUT/<strategy>/seed<k>/results.json -> OUT's name
+    # OUT/<strategy>/<order>/seed<k>/results.json (schema 2) or OUT/<strategy>/seed<k>/results.json -> OUT's name
     parents = results_path.parents
-    return parents[2].name if len(parents) > 2 else results_path.parent.name
+    up = 3 if (results_path.parent.parent.parent / "run.json").is_file() else 2
+    return parents[up].name if len(parents) > up else results_path.parent.name

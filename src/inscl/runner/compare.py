@@ -20,9 +20,9 @@ def load_results(run_dirs: Sequence[str | Path]) -> list[tuple[str, dict[str, An
     for d in dirs:
         if not d.is_dir():
             raise InputError("not a run directory", path=d)
-        files = sorted(d.glob("*/seed*/results.json"))
+        files = sorted(d.glob("*/*/seed*/results.json"))  # run-folder schema 2: <strategy>/<order>/seed<k>/
         if not files:
-            raise InputError("no <strategy>/seed<k>/results.json found (has the run finished a strategy?)",
+            raise InputError("no <strategy>/<order>/seed<k>/results.json found (has the run finished a strategy?)",
                              path=d)
         for f in files:
             doc = read_json(f)

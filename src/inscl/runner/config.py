@@ -5,9 +5,9 @@ Bad values raise :class:`ConfigError` naming the YAML key path (``optim.lr``);
 unknown keys are rejected with a suggestion (``optim.learnig_rate`` -> ``lr``?).
 
 The config *hash* (:meth:`ExperimentConfig.identity_hash`) covers everything that
-changes results; ``output_dir``, ``overwrite``, ``strategies`` and ``seeds`` are left
-out because each (strategy, seed) lives in its own sub-directory, so running more of
-them later extends a run instead of invalidating it.
+changes results; ``output_dir``, ``overwrite``, ``strategies``, ``seeds`` and
+``data.orders`` are left out because each (strategy, order, seed) lives in its own
+sub-directory, so running more of them later extends a run instead of invalidating it.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class OptimConfig:
     """Optimiser and schedule per stage (defaults: the paper's 2 epochs, lr 2e-5, cosine, 3% warm-up)."""
 
     epochs: float = 2.0
-    max_steps: int | None = None  # overrides epochs: optimiser steps per stage
+    max_steps: int | None = None  # cap on optimiser steps per stage: a larger mixture is subsampled uniformly
     lr: float = 2e-5
     schedule: str = "cosine"  # cosine | linear | constant
     warmup_ratio: float = 0.03
@@ -119,15 +119,49 @@ class PromptConfig:
         _check(self.max_target_tokens >= 1, f"{p}.max_target_tokens", "must be >= 1")
 
 
+def order_label(order: Any, order_seed: int = 0) -> str:
+    """The folder name of a task order: ``curriculum``, ``reverse``, ``random-<seed>`` or, for an
+    explicit list of task names, ``custom-<sha256[:8]>`` of the names."""
+    if isinstance(order, list):
+        return "custom-" + hashlib.sha256("\n".join(order).encode()).hexdigest()[:8]
+    if order == "random":
+        return f"random-{order_seed}"
+    if isinstance(order, str) and order.startswith("random:"):
+        return f"random-{int(order.split(':', 1)[1])}"
+    return str(order)
+
+
+def _check_order(order: Any, key: str) -> None:
+    if isinstance(order, str):
+        if order.startswith("random:"):
+            seed = order.split(":", 1)[1]
+            _check(seed.lstrip("-").isdigit(), key, f"bad seed in {order!r} (expected random:<integer>)")
+            return
+        _check(order in ORDERS, key, f"must be curriculum|reverse|random|random:SEED or a list of task names, "
+               f"got {order!r}")
+        return
+    _check(isinstance(order, list) and bool(order) and all(isinstance(x, str) for x in order), key,
+           "must be curriculum|reverse|random|random:SEED or a non-empty list of task names")
+    dup = next((x for i, x in enumerate(order) if x in order[:i]), None)
+    _check(dup is None, key, f"task {dup!r} is listed twice")
+
+
 @dataclass
 class DataConfig:
-    """The task stream: where the tasks come from, their order and the splits."""
+    """The task stream: where the tasks come from, their order(s) and the splits.
+
+    The *task set* is chosen once: ``tasks`` (if given), then the first ``max_tasks`` in
+    ``order``. ``orders`` then lists every order the experiment runs that same set in
+    (``curriculum``, ``reverse``, ``random:SEED`` or an explicit list); each (order, seed)
+    is one paired run of every strategy. Without ``orders`` the single order is ``order``.
+    """
 
     source: list[str] = field(default_factory=lambda: ["../shared/data/superni"])  # relative to the YAML file
-    order: Any = "curriculum"  # curriculum | reverse | random | explicit list of task names
+    order: Any = "curriculum"  # curriculum | reverse | random | random:SEED | explicit list of task names
     order_seed: int = 0  # for order: random
+    orders: list[Any] | None = None  # several orders of the same task set (paired runs per order)
     tasks: list[str] | None = None  # keep only these tasks (before ordering)
-    max_tasks: int | None = None  # keep the first N tasks after ordering
+    max_tasks: int | None = None  # keep the first N tasks of `order`
     test_fraction: float = 0.2
     split_seed: int = 0
     max_train_per_task: int | None = None
@@ -135,17 +169,26 @@ class DataConfig:
 
     def validate(self, p: str) -> None:
         _check(len(self.source) > 0, f"{p}.source", "must name at least one path")
-        if isinstance(self.order, str):
-            _check(self.order in ORDERS, f"{p}.order", f"must be curriculum|reverse|random or a list, got "
-                   f"{self.order!r}")
-        else:
-            _check(isinstance(self.order, list) and all(isinstance(x, str) for x in self.order) and self.order,
-                   f"{p}.order", "must be curriculum|reverse|random or a non-empty list of task names")
+        _check_order(self.order, f"{p}.order")
+        if self.orders is not None:
+            _check(len(self.orders) > 0, f"{p}.orders", "must list at least one order (or be null)")
+            labels: dict[str, int] = {}
+            for i, o in enumerate(self.orders):
+                _check_order(o, f"{p}.orders[{i}]")
+                label = order_label(o, self.order_seed)
+                _check(label not in labels, f"{p}.orders[{i}]",
+                       f"repeats order {label!r} (already orders[{labels.get(label)}])")
+                labels[label] = i
         _check(self.max_tasks is None or self.max_tasks >= 1, f"{p}.max_tasks", "must be >= 1 or null")
         _check(0.0 < self.test_fraction < 1.0, f"{p}.test_fraction", "must be in (0, 1)")
         for k in ("max_train_per_task", "max_test_per_task"):
             v = getattr(self, k)
             _check(v is None or v >= 1, f"{p}.{k}", "must be >= 1 or null")
+
+    def order_list(self) -> list[tuple[str, Any]]:
+        """``[(label, order spec)]`` of the orders to run (``orders``, else ``[order]``)."""
+        specs = self.orders if self.orders is not None else [self.order]
+        return [(order_label(o, self.order_seed), o) for o in specs]
 
 
 @dataclass
@@ -193,12 +236,15 @@ class ReplayConfig:
 class EvalConfig:
     """Greedy generation on the held-out test examples of every task seen so far."""
 
-    max_new_tokens: int = 64
+    max_new_tokens: int = 64  # the cap; per task: its longest train reference (tokens) + margin, + EOS
+    per_task_tokens: bool = True  # false: every task generates up to max_new_tokens
+    tokens_margin: float = 0.25  # per-task budget = ceil(longest reference * (1 + margin)) + 1
     batch_size: int = 8
     forgetting_threshold: float = 0.5  # ROUGE-L threshold of the forgetting analysis
 
     def validate(self, p: str) -> None:
         _check(self.max_new_tokens >= 1, f"{p}.max_new_tokens", "must be >= 1")
+        _check(self.tokens_margin >= 0, f"{p}.tokens_margin", "must be >= 0")
         _check(self.batch_size >= 1, f"{p}.batch_size", "must be >= 1")
         _check(0.0 < self.forgetting_threshold < 1.0, f"{p}.forgetting_threshold", "must be in (0, 1)")
 
@@ -293,10 +339,11 @@ class ExperimentConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def identity_hash(self) -> str:
-        """sha256 of everything that changes results (not output_dir/overwrite/strategies/seeds)."""
+        """sha256 of everything that changes results (not output_dir/overwrite/strategies/seeds/orders)."""
         d = self.to_dict()
         for k in ("output_dir", "overwrite", "seeds", "threads"):
             d.pop(k)
+        d["data"].pop("orders")  # each order has its own sub-directory: more orders extend a run
         d["replay"].pop("strategies")
         d["replay"].pop("cache_dir")
         d["model"].pop("cache_dir")
@@ -374,6 +421,8 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, path)
     if origin is list:
+        if path == "data.source" and isinstance(value, str):  # one folder or file by path
+            value = [value]
         if not isinstance(value, list):
             raise ConfigError(f"must be a list, got {type(value).__name__}", field=path)
         return [_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value)]

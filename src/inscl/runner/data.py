@@ -1,9 +1,13 @@
 """The task stream of an experiment: load, order, split and cap the tasks.
 
 Tasks come from :func:`inscl.data.load_tasks` (alpaca files, task directories, the
-SuperNI layout). Orders: ``curriculum`` (the paper's SuperNI curriculum when every task
-is a SuperNI category, else the sources' order), ``reverse`` (that order reversed),
-``random`` (a permutation seeded by ``order_seed``) or an explicit list of names. A task
+SuperNI layout; a folder of upstream SuperNI task files, or one holding ``tasks/``
+without ``categories.json``, is grouped by InsCL category too). Orders: ``curriculum``
+(the paper's SuperNI curriculum when every task is a SuperNI category, else the sources'
+order), ``reverse`` (that order reversed), ``random`` (a permutation seeded by
+``order_seed``), ``random:SEED`` or an explicit list of names. The task *set* is chosen
+once (``tasks``, then the first ``max_tasks`` of ``order``) and every entry of
+``orders`` permutes that same set, so runs over several orders share their data. A task
 that carries its own split (``<name>.train.jsonl`` + ``<name>.test.jsonl``) keeps it;
 the others are split by :func:`inscl.data.task.split_task`. Caps keep a seeded random subset
 (in the original order), so a cap never takes only the first source file of a category.
@@ -36,10 +40,10 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "task"
 
 
-def _ordered(tasks: list[Task], config: DataConfig) -> list[Task]:
+def _ordered(tasks: list[Task], config: DataConfig, order: object = None) -> list[Task]:
     by_name = {t.name: t for t in tasks}
     names = [t.name for t in tasks]
-    order = config.order
+    order = config.order if order is None else order
     if isinstance(order, list):
         unknown = [n for n in order if n not in by_name]
         if unknown:
@@ -56,9 +60,10 @@ def _ordered(tasks: list[Task], config: DataConfig) -> list[Task]:
         if order == "reverse":
             names = names[::-1]
         return [by_name[n] for n in names]
-    rng = random.Random(config.order_seed)
-    names = list(names)
-    rng.shuffle(names)
+    seed = int(order.split(":", 1)[1]) if isinstance(order, str) and order.startswith("random:") \
+        else config.order_seed
+    names = sorted(names)  # the permutation depends on the seed and the set, not on the sources' order
+    random.Random(seed).shuffle(names)
     return [by_name[n] for n in names]
 
 
@@ -81,11 +86,63 @@ def _split(task: Task, config: DataConfig) -> tuple[Task, Task]:
     return split_task(task, config.test_fraction, config.split_seed)
 
 
-def load_stream(config: DataConfig) -> list[TaskSplit]:
-    """The ordered, split and capped stages of an experiment."""
-    from inscl.data import load_tasks
+def _is_superni_folder(path: Path) -> bool:
+    """A folder of upstream SuperNI task files, or one holding such a ``tasks/`` folder
+    (with ``categories.json`` :func:`inscl.data.load_tasks` already groups it)."""
+    from inscl.data.formats.superni import looks_like_superni
 
-    tasks = load_tasks([Path(s) for s in config.source])
+    folder = path / "tasks" if (path / "tasks").is_dir() else path
+    if not path.is_dir() or (path / "categories.json").is_file() or (path / "manifest.json").is_file():
+        return False
+    files = sorted(folder.glob("*.json"))
+    return bool(files) and all(looks_like_superni(f) for f in files[:3])
+
+
+def _load_sources(sources: Sequence[str]) -> list[Task]:
+    from inscl.data import load_tasks
+    from inscl.data.loading import load_superni_dir
+
+    tasks: list[Task] = []
+    for src in sources:
+        p = Path(src)
+        tasks.extend(load_superni_dir(p) if _is_superni_folder(p) else load_tasks([p]))
+    names = [t.name for t in tasks]
+    dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if dup is not None:
+        raise InputError(f"task name {dup!r} is used twice", field="data.source")
+    return tasks
+
+
+def load_streams(config: DataConfig) -> dict[str, list[TaskSplit]]:
+    """``{order label: stages}`` for every order of ``config`` (see :meth:`DataConfig.order_list`);
+    every order holds the same task splits, permuted."""
+    sources, stream = _load(config)
+    chosen = {s.name for s in stream}
+    by_name = {s.name: s for s in stream}
+    tasks = [t for t in sources if t.name in chosen]  # the sources' order: "curriculum" of a non-SuperNI set
+    out: dict[str, list[TaskSplit]] = {}
+    for i, (label, spec) in enumerate(config.order_list()):
+        key = f"data.orders[{i}]" if config.orders is not None else "data.order"
+        try:
+            ordered = [by_name[t.name] for t in _ordered(tasks, config, spec)]
+        except InputError as exc:
+            raise InputError(exc.reason, field=key) from None
+        if len(ordered) != len(stream):
+            missing = sorted(chosen - {s.name for s in ordered})
+            raise InputError(f"order {label!r} leaves out task(s) {', '.join(missing)} of the task set; every "
+                             "order must permute the same tasks", field=key)
+        out[label] = ordered
+    return out
+
+
+def load_stream(config: DataConfig) -> list[TaskSplit]:
+    """The ordered, split and capped stages of ``config.order``."""
+    return _load(config)[1]
+
+
+def _load(config: DataConfig) -> tuple[list[Task], list[TaskSplit]]:
+    sources = _load_sources(config.source)
+    tasks = sources
     if config.tasks is not None:
         known = {t.name for t in tasks}
         missing = [n for n in config.tasks if n not in known]
@@ -110,7 +167,7 @@ def load_stream(config: DataConfig) -> list[TaskSplit]:
     names = [safe_name(s.name) for s in stream]
     if len(set(names)) != len(names):
         raise InputError("two task names map to the same file name", field="data.source")
-    return stream
+    return sources, stream
 
 
 def stage_dir_name(index: int, task: str) -> str:

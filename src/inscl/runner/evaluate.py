@@ -1,13 +1,17 @@
 """Evaluation: greedy generation on held-out test examples, scored with ROUGE-L.
 
-Prompts are batched with LEFT padding (so every prompt ends where generation starts);
-only the new tokens are decoded. The score of an example is the ROUGE-L F-measure of
+Prompts are sorted by length and batched with LEFT padding (so every prompt ends where
+generation starts); generation is greedy with the KV cache, a row stops at EOS and a
+batch stops when every row has, and only the new tokens are decoded. The new-token
+budget of a task comes from its references (:func:`new_token_budget`): a classification
+task answered by one label generates a few tokens, not ``max_new_tokens``. The score of an example is the ROUGE-L F-measure of
 ``rouge_score.rouge_scorer.RougeScorer(["rougeL"])`` against the reference; a task's
 score is the mean over its test examples.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,10 +35,36 @@ def rouge_l(prediction: str, reference: str, scorer: Any | None = None) -> float
     return float((scorer or _scorer()).score(reference, prediction)["rougeL"].fmeasure)
 
 
+def new_token_budget(examples: Sequence[Example], tokenizer: Any, cap: int, margin: float = 0.25) -> int:
+    """Tokens to generate for a task: its longest reference (every reference of every example,
+    tokenised) times ``1 + margin``, rounded up, plus one for EOS; at most ``cap``."""
+    refs = [r for e in examples for r in (getattr(e, "references", None) or (e.output,))]
+    if not refs:
+        return cap
+    longest = max(len(tokenizer(r.strip(), add_special_tokens=False)["input_ids"]) for r in refs)
+    return max(1, min(cap, math.ceil(longest * (1.0 + margin)) + 1))
+
+
+def eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """The ids that end a generation: the tokenizer's EOS (what training appends) and the model's."""
+    ids = [tokenizer.eos_token_id]
+    extra = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids += list(extra) if isinstance(extra, (list, tuple)) else [extra]
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
 def generate(model: Any, tokenizer: Any, examples: Sequence[Example], *, prompt: PromptConfig,
              max_new_tokens: int, batch_size: int, device: Any = None, progress: bool = False,
              desc: str = "generate") -> list[str]:
     """Greedy completions of the examples' prompts (new tokens only, special tokens dropped)."""
+    return generate_counted(model, tokenizer, examples, prompt=prompt, max_new_tokens=max_new_tokens,
+                            batch_size=batch_size, device=device, progress=progress, desc=desc)[0]
+
+
+def generate_counted(model: Any, tokenizer: Any, examples: Sequence[Example], *, prompt: PromptConfig,
+                     max_new_tokens: int, batch_size: int, device: Any = None, progress: bool = False,
+                     desc: str = "generate") -> tuple[list[str], list[int]]:
+    """:func:`generate` plus, per example, the number of tokens generated up to and including EOS."""
     import torch
     from tqdm.auto import tqdm
 
@@ -44,6 +74,8 @@ def generate(model: Any, tokenizer: Any, examples: Sequence[Example], *, prompt:
     # Sort by length so batches waste little padding; results go back in input order.
     order = sorted(range(len(encoded)), key=lambda k: len(encoded[k]))
     out: list[str] = [""] * len(encoded)
+    counts: list[int] = [0] * len(encoded)
+    stop = eos_ids(model, tokenizer)
     model.eval()
     starts = range(0, len(order), batch_size)
     with torch.inference_mode():
@@ -57,20 +89,26 @@ def generate(model: Any, tokenizer: Any, examples: Sequence[Example], *, prompt:
                 ids[row, width - len(x):] = torch.tensor(x)
                 mask[row, width - len(x):] = 1
             gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
-                                 max_new_tokens=max_new_tokens, pad_token_id=pad_id,
-                                 eos_token_id=tokenizer.eos_token_id)
+                                 max_new_tokens=max_new_tokens, pad_token_id=pad_id, eos_token_id=stop,
+                                 use_cache=True)
             for row, k in enumerate(idx):
-                out[k] = tokenizer.decode(gen[row, width:], skip_special_tokens=True).strip()
-    return out
+                new = gen[row, width:].tolist()
+                end = next((j for j, tok in enumerate(new) if tok in stop), None)
+                counts[k] = len(new) if end is None else end + 1
+                out[k] = tokenizer.decode(new[: counts[k]], skip_special_tokens=True).strip()
+    return out, counts
 
 
 def evaluate_task(model: Any, tokenizer: Any, task: str, examples: Sequence[Example], *, prompt: PromptConfig,
                   max_new_tokens: int, batch_size: int, progress: bool = False) -> tuple[float, list[dict[str, Any]]]:
     """``(mean ROUGE-L, generation records)`` for one task's test examples."""
-    predictions = generate(model, tokenizer, examples, prompt=prompt, max_new_tokens=max_new_tokens,
-                           batch_size=batch_size, progress=progress, desc=f"eval {task}")
+    predictions, counts = generate_counted(model, tokenizer, examples, prompt=prompt,
+                                           max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                           progress=progress, desc=f"eval {task}")
     scorer = _scorer()
     records = [{"task": task, "id": e.id, "prediction": p, "reference": e.output,
                 "rougeL": rouge_l(p, e.output, scorer)} for e, p in zip(examples, predictions)]
+    for r, n in zip(records, counts):
+        r["new_tokens"] = n
     score = sum(r["rougeL"] for r in records) / len(records) if records else 0.0
     return score, records

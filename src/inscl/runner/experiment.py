@@ -1,10 +1,13 @@
-"""The continual fine-tuning experiment: every (strategy, seed), stage by stage.
+"""The continual fine-tuning experiment: every (order, seed) pair, every strategy, stage by stage.
 
 Stage t starts from the weights saved by stage t-1 (always reloaded from disk, so an
 interrupted and resumed run follows exactly the same path as an uninterrupted one),
 trains on task t's train split plus the planner's replay, and evaluates on the test
-splits of tasks 1..t. Stage 1 has no replay, so it is trained once per seed under
-``shared/`` and copied into every strategy. Finished stages are skipped on a rerun.
+splits of tasks 1..t. Stage 1 has no replay, so it is trained once per (order, seed)
+under ``shared/`` and copied into every strategy: the strategies of one (order, seed)
+share data and stage 1, which is what makes them *paired*. Pairs run one after the
+other, so an interrupted experiment leaves complete pairs behind. Finished stages are
+skipped on a rerun.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from inscl.data.task import Example
 from inscl.errors import InputError
 from inscl.runner import metrics as M
 from inscl.runner.config import ExperimentConfig
-from inscl.runner.data import TaskSplit, load_stream, safe_name, stage_dir_name
-from inscl.runner.rundir import RunDir, link_or_copy_tree, write_dir_atomically
+from inscl.runner.data import TaskSplit, load_streams, safe_name, stage_dir_name
+from inscl.runner.rundir import RUN_SCHEMA_VERSION, RunDir, link_or_copy_tree, write_dir_atomically
 
 log = logging.getLogger("inscl.runner")
 
@@ -38,11 +41,10 @@ def auto_progress(progress: bool | None) -> bool:
 class _Session:
     """Model loading, training and evaluation for one experiment (one process)."""
 
-    def __init__(self, config: ExperimentConfig, stream: Sequence[TaskSplit], run: RunDir, progress: bool) -> None:
+    def __init__(self, config: ExperimentConfig, run: RunDir, progress: bool) -> None:
         from inscl.runner.train import get_accelerator
 
         self.config = config
-        self.stream = list(stream)
         self.run = run
         self.progress = progress
         self.accelerator = get_accelerator(config.model.device)
@@ -82,7 +84,7 @@ class _Session:
                            extra: Mapping[str, Any] | None = None) -> dict[str, float]:
         """Trains stage ``index`` from ``previous`` on ``train``, evaluates ``eval_tasks``, and
         writes everything to ``target`` atomically. Returns ``{task: ROUGE-L}``."""
-        from inscl.runner.evaluate import evaluate_task
+        from inscl.runner.evaluate import evaluate_task, new_token_budget
         from inscl.runner.train import seed_everything, stage_seed, train_stage
 
         cfg = self.config
@@ -94,14 +96,19 @@ class _Session:
         acc = self.accelerator
         unwrapped = acc.unwrap_model(model)
         scores: dict[str, float] = {}
+        budgets: dict[str, int] = {}
         records: list[dict[str, Any]] = []
         t0 = time.perf_counter()
         if acc.is_main_process:
+            ev = cfg.evaluation
             for split in eval_tasks:
+                # From the task's train references, so that no test information sets the budget.
+                budgets[split.name] = new_token_budget(split.train.examples, self.tokenizer, ev.max_new_tokens,
+                                                       ev.tokens_margin) if ev.per_task_tokens else ev.max_new_tokens
                 with acc.autocast():
                     score, recs = evaluate_task(unwrapped, self.tokenizer, split.name, split.test.examples,
-                                                prompt=cfg.prompt, max_new_tokens=cfg.evaluation.max_new_tokens,
-                                                batch_size=cfg.evaluation.batch_size, progress=self.progress)
+                                                prompt=cfg.prompt, max_new_tokens=budgets[split.name],
+                                                batch_size=ev.batch_size, progress=self.progress)
                 scores[split.name] = score
                 records.extend(recs)
         eval_s = time.perf_counter() - t0
@@ -115,7 +122,9 @@ class _Session:
                 write_jsonl(tmp / "generations.jsonl", records)
                 write_json(tmp / "scores.json", scores)
                 write_json(tmp / "stats.json", {**stats.to_dict(), "eval_s": round(eval_s, 3),
-                                                "train_examples": len(train), **dict(extra or {})})
+                                                "train_examples": len(train), "max_new_tokens": budgets,
+                                                "new_tokens": sum(r["new_tokens"] for r in records),
+                                                **dict(extra or {})})
 
             write_dir_atomically(target, build)
         acc.wait_for_everyone()
@@ -184,7 +193,7 @@ def run_experiment(config: ExperimentConfig, *, progress: bool | None = None) ->
 
 def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     # Validate inputs before anything is written, so bad input leaves no output behind.
-    stream = load_stream(config.data)
+    streams = load_streams(config.data)
     if config.replay.tags_file:
         read_tags_file(config.replay.tags_file)
     from inscl.runner.models import resolve_device
@@ -196,88 +205,100 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     run = RunDir(config.output_dir, active=accelerator.is_main_process)
     if run.active:
         run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies)
-        for split in stream:
+        for split in next(iter(streams.values())):  # every order holds the same splits
             write_jsonl(run.data / f"{safe_name(split.name)}.train.jsonl", [e.to_alpaca() for e in split.train])
             write_jsonl(run.data / f"{safe_name(split.name)}.test.jsonl", [e.to_alpaca() for e in split.test])
     accelerator.wait_for_everyone()
     cache = Path(config.replay.cache_dir) if config.replay.cache_dir else run.root / "cache"
-    session = _Session(config, stream, run, progress)
-    names = [s.name for s in stream]
-    T = len(stream)
+    session = _Session(config, run, progress)
     results: list[dict[str, Any]] = []
-    for seed in config.seeds:
-        shared = run.shared(seed) / stage_dir_name(1, names[0])
-        _ensure_stage(session, shared, None, 1, list(stream[0].train), stream[:1], seed, "shared",
-                      extra={"replay": 0})
-        for strategy in config.replay.strategies:
-            t_plan = time.perf_counter()
-            planner = _planner_for(config, strategy, seed, cache, progress)
-            plans = [planner.add_task(split.train) for split in stream]
-            plan_s = time.perf_counter() - t_plan
-            out = run.run(strategy, seed)
-            first = out / stage_dir_name(1, names[0])
-            if run.active:
-                write_json(out / "plan.json", planner.to_dict())
-                if first.is_dir():
-                    run.log("skipped", strategy, seed, 1, names[0])
-                else:
-                    link_or_copy_tree(shared, first)
-                    run.log("shared", strategy, seed, 1, names[0], "copied from shared/")
-            session.accelerator.wait_for_everyone()
-            previous = first
-            for t in range(2, T + 1):
-                target = out / stage_dir_name(t, names[t - 1])
-                replay = list(plans[t - 1].replay)
-                _ensure_stage(session, target, previous, t, list(stream[t - 1].train) + replay, stream[:t], seed,
-                              strategy, extra={"replay": len(replay)})
-                previous = target
-            doc = _results(config, session, strategy, seed, out, names, planner.to_dict(), plan_s)
-            if run.active:
-                write_json(out / "results.json", doc)
-            results.append(doc)
+    for order, stream in streams.items():
+        for seed in config.seeds:
+            results.extend(_run_pair(config, session, stream, order, seed, cache, progress))
     if run.active:
         write_json(run.root / "summary.json", _summary(_all_results(run)))
     return results
 
 
-def _ensure_stage(session: _Session, target: Path, previous: Path | None, index: int, train: list[Example],
-                  tasks: Sequence[TaskSplit], seed: int, label: str, extra: Mapping[str, Any]) -> None:
-    run, T = session.run, len(session.stream)
-    task = tasks[-1].name
+def _run_pair(config: ExperimentConfig, session: _Session, stream: Sequence[TaskSplit], order: str, seed: int,
+              cache: Path, progress: bool) -> list[dict[str, Any]]:
+    """Every strategy on one (order, seed): the paired runs, sharing data and stage 1."""
+    run = session.run
+    names = [s.name for s in stream]
+    T = len(stream)
+    shared = run.shared(order, seed) / stage_dir_name(1, names[0])
+    _ensure_stage(session, stream, shared, None, 1, list(stream[0].train), "shared", order, seed,
+                  extra={"replay": 0})
+    results = []
+    for strategy in config.replay.strategies:
+        t_plan = time.perf_counter()
+        planner = _planner_for(config, strategy, seed, cache, progress)
+        plans = [planner.add_task(split.train) for split in stream]
+        plan_s = time.perf_counter() - t_plan
+        out = run.run(strategy, order, seed)
+        first = out / stage_dir_name(1, names[0])
+        if run.active:
+            write_json(out / "plan.json", planner.to_dict())
+            if first.is_dir():
+                run.log("skipped", strategy, order, seed, 1, names[0])
+            else:
+                link_or_copy_tree(shared, first)
+                run.log("shared", strategy, order, seed, 1, names[0], "copied from shared/")
+        session.accelerator.wait_for_everyone()
+        previous = first
+        for t in range(2, T + 1):
+            target = out / stage_dir_name(t, names[t - 1])
+            replay = list(plans[t - 1].replay)
+            _ensure_stage(session, stream, target, previous, t, list(stream[t - 1].train) + replay, strategy,
+                          order, seed, extra={"replay": len(replay)})
+            previous = target
+        doc = _results(config, session, stream, strategy, order, seed, out, planner.to_dict(), plan_s)
+        if run.active:
+            write_json(out / "results.json", doc)
+        results.append(doc)
+    return results
+
+
+def _ensure_stage(session: _Session, stream: Sequence[TaskSplit], target: Path, previous: Path | None, index: int,
+                  train: list[Example], label: str, order: str, seed: int, extra: Mapping[str, Any]) -> None:
+    run, T = session.run, len(stream)
+    task = stream[index - 1].name
     if target.is_dir():
-        run.log("skipped", label, seed, index, task, "already finished")
-        log.info("[%s seed %d] stage %d/%d %s: already finished, skipped", label, seed, index, T, task)
+        run.log("skipped", label, order, seed, index, task, "already finished")
+        log.info("[%s %s seed %d] stage %d/%d %s: already finished, skipped", label, order, seed, index, T, task)
         return
     t0 = time.perf_counter()
-    scores = session.train_and_evaluate(target, previous, index, train, tasks, seed,
-                                        desc=f"{label} s{seed} stage {index}/{T}", extra=extra)
-    run.log("trained", label, seed, index, task, f"{len(train)} examples")
+    scores = session.train_and_evaluate(target, previous, index, train, stream[:index], seed,
+                                        desc=f"{label} {order} s{seed} stage {index}/{T}", extra=extra)
+    run.log("trained", label, order, seed, index, task, f"{len(train)} examples")
     shown = ", ".join(f"{k}={v:.3f}" for k, v in scores.items())
-    log.info("[%s seed %d] stage %d/%d %s: trained on %d examples (%d replay) in %.1fs; ROUGE-L %s", label, seed,
-             index, T, task, len(train), extra.get("replay", 0), time.perf_counter() - t0, shown)
+    log.info("[%s %s seed %d] stage %d/%d %s: trained on %d examples (%d replay) in %.1fs; ROUGE-L %s", label,
+             order, seed, index, T, task, len(train), extra.get("replay", 0), time.perf_counter() - t0, shown)
 
 
-def _expert_scores(session: _Session, seed: int, names: Sequence[str]) -> dict[str, float]:
+def _expert_scores(session: _Session, stream: Sequence[TaskSplit], order: str, seed: int) -> dict[str, float]:
     """Each task trained alone from the base model (task 1: the shared stage 1); cached."""
     run = session.run
-    scores = {names[0]: _stage_scores(run.shared(seed) / stage_dir_name(1, names[0]))[names[0]]}
+    names = [s.name for s in stream]
+    scores = {names[0]: _stage_scores(run.shared(order, seed) / stage_dir_name(1, names[0]))[names[0]]}
     for t in range(2, len(names) + 1):
-        target = run.experts(seed) / f"{t:02d}_{safe_name(names[t - 1])}"
+        target = run.experts(order, seed) / f"{t:02d}_{safe_name(names[t - 1])}"
         if target.is_dir():
-            run.log("skipped", "expert", seed, t, names[t - 1], "already finished")
+            run.log("skipped", "expert", order, seed, t, names[t - 1], "already finished")
         else:
-            split = session.stream[t - 1]
+            split = stream[t - 1]
             session.train_and_evaluate(target, None, t, list(split.train), [split], seed,
-                                       desc=f"expert s{seed} {names[t - 1]}", save_weights=False,
+                                       desc=f"expert {order} s{seed} {names[t - 1]}", save_weights=False,
                                        extra={"replay": 0})
-            run.log("trained", "expert", seed, t, names[t - 1])
-            log.info("[expert seed %d] task %s trained alone", seed, names[t - 1])
+            run.log("trained", "expert", order, seed, t, names[t - 1])
+            log.info("[expert %s seed %d] task %s trained alone", order, seed, names[t - 1])
         scores[names[t - 1]] = _stage_scores(target)[names[t - 1]]
     return scores
 
 
-def _results(config: ExperimentConfig, session: _Session, strategy: str, seed: int, out: Path,
-             names: Sequence[str], plan: dict[str, Any], plan_s: float) -> dict[str, Any]:
+def _results(config: ExperimentConfig, session: _Session, stream: Sequence[TaskSplit], strategy: str, order: str,
+             seed: int, out: Path, plan: dict[str, Any], plan_s: float) -> dict[str, Any]:
+    names = [s.name for s in stream]
     T = len(names)
     dirs = [out / stage_dir_name(t, names[t - 1]) for t in range(1, T + 1)]
     R: list[list[float | None]] = []
@@ -285,7 +306,7 @@ def _results(config: ExperimentConfig, session: _Session, strategy: str, seed: i
         s = _stage_scores(d)
         R.append([s[names[i]] if i <= t else None for i in range(T)])
     if config.reference == "expert":
-        ref_scores = _expert_scores(session, seed, names)
+        ref_scores = _expert_scores(session, stream, order, seed)
     else:
         ref_scores = dict(zip(names, M.diagonal_reference(R)))
     metrics = M.summarize(R, names, [ref_scores[n] for n in names])
@@ -300,7 +321,8 @@ def _results(config: ExperimentConfig, session: _Session, strategy: str, seed: i
     timing = {"stages": stages, "plan_s": round(plan_s, 3),
               "train_s": round(sum(s.get("train_s", 0.0) for s in stages), 3),
               "eval_s": round(sum(s.get("eval_s", 0.0) for s in stages), 3)}
-    return {"strategy": strategy, "seed": seed, "budget": config.replay.budget, "order": list(names), "R": R,
+    return {"schema_version": RUN_SCHEMA_VERSION, "strategy": strategy, "order_name": order, "seed": seed,
+            "pair": f"{order}/seed{seed}", "budget": config.replay.budget, "order": list(names), "R": R,
             "reference": {"kind": config.reference, "scores": ref_scores}, "metrics": metrics, "plan": plan,
             "config": config.to_dict(), "timing": timing,
             "model": config.model.name, "finetune": config.finetune.mode,
@@ -315,14 +337,11 @@ def _by_task(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]
 
 
 def _all_results(run: RunDir) -> list[dict[str, Any]]:
-    docs = []
-    for p in sorted(run.root.glob("*/seed*/results.json")):
-        docs.append(read_json(p))
-    return docs
+    return [read_json(p) for p in run.results_files()]
 
 
 def _summary(docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (strategy, seed): the headline metrics."""
-    return [{"strategy": d["strategy"], "seed": d["seed"], "final_rg": d["metrics"]["final_rg"],
+    """One row per (strategy, order, seed): the headline metrics."""
+    return [{"strategy": d["strategy"], "order_name": d["order_name"], "seed": d["seed"], "final_rg": d["metrics"]["final_rg"],
              "relative_gain": d["metrics"]["relative_gain"], "avg_score": d["metrics"]["avg_score"],
              "bwt": d["metrics"]["bwt"], "reference": d["reference"]["kind"], "order": d["order"]} for d in docs]

@@ -5,20 +5,23 @@
     OUT/
       config.yaml, config.sha256          resolved config and its identity hash
       stages.log                          one line per stage event, with a UTC timestamp
+      run.json                            {"schema_version": 2, "layout": ...}
       data/<task>.{train,test}.jsonl
-      shared/seed<k>/stage_01_<task>/     stage 1, trained once per seed, copied to each strategy
-      experts/seed<k>/<tt>_<task>/        expert (task alone) scores for the Relative Gain
-      <strategy>/seed<k>/stage_<tt>_<task>/{adapter|model, generations.jsonl, scores.json, stats.json}
-      <strategy>/seed<k>/plan.json, results.json
+      shared/<order>/seed<k>/stage_01_<task>/   stage 1, trained once per (order, seed), copied to each strategy
+      experts/<order>/seed<k>/<tt>_<task>/      expert (task alone) scores for the Relative Gain
+      <strategy>/<order>/seed<k>/stage_<tt>_<task>/{adapter|model, generations.jsonl, scores.json, stats.json}
+      <strategy>/<order>/seed<k>/plan.json, results.json
       summary.json
 
 A stage directory is built under a temporary name and renamed when complete, so its
-presence means the stage is finished.
+presence means the stage is finished. Schema version 2 added the ``<order>`` level (runs
+are paired by (order, seed)); version 1 had ``<strategy>/seed<k>/``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import shutil
 import tempfile
@@ -29,6 +32,7 @@ from inscl.data.jsonio import atomic_write_text
 from inscl.errors import InputError
 
 _TMP_PREFIX = ".tmp-"
+RUN_SCHEMA_VERSION = 2  # 2: <strategy>/<order>/seed<k>/ and results.json "order_name"; 1: <strategy>/seed<k>/
 
 
 class RunDir:
@@ -39,14 +43,18 @@ class RunDir:
         self.active = active  # False on the non-main processes of a multi-GPU run: they write nothing
 
     # ---- layout --------------------------------------------------------------------------
-    def run(self, strategy: str, seed: int) -> Path:
-        return self.root / strategy / f"seed{seed}"
+    def run(self, strategy: str, order: str, seed: int) -> Path:
+        return self.root / strategy / order / f"seed{seed}"
 
-    def shared(self, seed: int) -> Path:
-        return self.root / "shared" / f"seed{seed}"
+    def shared(self, order: str, seed: int) -> Path:
+        return self.root / "shared" / order / f"seed{seed}"
 
-    def experts(self, seed: int) -> Path:
-        return self.root / "experts" / f"seed{seed}"
+    def experts(self, order: str, seed: int) -> Path:
+        return self.root / "experts" / order / f"seed{seed}"
+
+    def results_files(self) -> list[Path]:
+        """Every finished run's ``results.json`` (``<strategy>/<order>/seed<k>/``), sorted."""
+        return sorted(self.root.glob("*/*/seed*/results.json"))
 
     @property
     def data(self) -> Path:
@@ -71,6 +79,9 @@ class RunDir:
                         path=self.root, field="output_dir")
                 self.remove_results(strategies)
         self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.root / "run.json", json.dumps({
+            "schema_version": RUN_SCHEMA_VERSION,
+            "layout": "<strategy>/<order>/seed<k>/stage_<tt>_<task>/"}, indent=2) + "\n")
         atomic_write_text(self.root / "config.yaml", config_yaml)
         atomic_write_text(sha, config_hash + "\n")
         self.clean_tmp()
@@ -83,7 +94,7 @@ class RunDir:
             p = self.root / name
             if p.is_dir():
                 shutil.rmtree(p)
-        for name in ("summary.json", "config.yaml", "config.sha256"):
+        for name in ("summary.json", "config.yaml", "config.sha256", "run.json"):
             (self.root / name).unlink(missing_ok=True)
 
     def clean_tmp(self) -> None:
@@ -95,13 +106,14 @@ class RunDir:
                 shutil.rmtree(p, ignore_errors=True)
 
     # ---- stage log ---------------------------------------------------------------------------
-    def log(self, event: str, strategy: str, seed: int, stage: int, task: str, detail: str = "") -> None:
-        """Appends ``timestamp<TAB>event<TAB>strategy<TAB>seed<TAB>stage<TAB>task[<TAB>detail]``."""
+    def log(self, event: str, strategy: str, order: str, seed: int, stage: int, task: str,
+            detail: str = "") -> None:
+        """Appends ``timestamp<TAB>event<TAB>strategy<TAB>order=<o><TAB>seed=<k><TAB>stage=<t><TAB>task[<TAB>detail]``."""
         if not self.active:
             return
         stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
-        line = "\t".join([stamp, event, strategy, f"seed={seed}", f"stage={stage}", task] + ([detail] if detail
-                                                                                               else []))
+        line = "\t".join([stamp, event, strategy, f"order={order}", f"seed={seed}", f"stage={stage}", task]
+                         + ([detail] if detail else []))
         with open(self.log_path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()

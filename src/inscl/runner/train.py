@@ -3,12 +3,18 @@
 The loss is on response tokens only (prompt and padding labels are -100). Each stage
 starts a fresh AdamW optimiser and schedule (cosine with warm-up by default); the data
 order and dropout are seeded from ``(seed, stage)`` only, so a resumed run repeats an
-uninterrupted one exactly. Under ``accelerate launch`` the same code trains data-parallel
+uninterrupted one exactly.
+
+Every example of the stage mixture (task + replay) is trained on, ``epochs`` times
+(:func:`plan_mixture`). ``max_steps`` is a cap, never a silent cut: when the epochs would
+need more steps, the mixture is first subsampled uniformly (seeded) to what the capped
+steps cover in ``epochs`` epochs, and a warning says so. Under ``accelerate launch`` the same code trains data-parallel
 on several GPUs; bf16 autocast is used on CUDA when the GPU supports it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -115,12 +121,48 @@ def make_schedule(optimizer: Any, kind: str, warmup: int, total: int) -> Any:
     return get_constant_schedule_with_warmup(optimizer, warmup)
 
 
-def count_steps(n_examples: int, optim: OptimConfig) -> int:
-    """Optimiser steps of a stage: ``max_steps`` or ``epochs`` over the data."""
-    if optim.max_steps is not None:
-        return optim.max_steps
-    per_epoch = math.ceil(n_examples / (optim.batch_size * optim.grad_accum))
-    return max(1, math.ceil(per_epoch * optim.epochs))
+def count_steps(n_examples: int, optim: OptimConfig, world: int = 1) -> int:
+    """Optimiser steps of ``epochs`` over ``n_examples`` (the last batch of an epoch may be short),
+    at most ``max_steps`` (see :func:`plan_mixture` for what a cap does to the data)."""
+    per_epoch = math.ceil(n_examples / (optim.batch_size * optim.grad_accum * world))
+    steps = max(1, math.ceil(per_epoch * optim.epochs))
+    return steps if optim.max_steps is None else min(steps, optim.max_steps)
+
+
+@dataclass(frozen=True)
+class MixturePlan:
+    """Which examples of a stage mixture are trained on, and for how many steps."""
+
+    keep: list[int]  # indices into the mixture, in mixture order; all of them unless subsampled
+    steps: int
+    mixture: int  # size of the mixture before any subsampling
+
+    @property
+    def subsampled(self) -> bool:
+        return len(self.keep) < self.mixture
+
+
+def plan_mixture(n_examples: int, optim: OptimConfig, seed: int, world: int = 1) -> MixturePlan:
+    """The examples and steps of a stage.
+
+    Without a cap (or when ``epochs`` fit under it) every example is kept. When
+    ``epochs`` over the mixture need more than ``max_steps`` steps, a uniform random
+    subset (seeded by ``seed``) of ``max(1, floor(max_steps * batch / epochs))``
+    examples is kept, so the capped steps still run ``epochs`` full passes over
+    it: the cut is the same for task and replay examples in expectation, and never
+    "the first N in shuffled order" of a single pass.
+    """
+    import random
+
+    if n_examples < 1:
+        raise ValueError("a stage needs at least one training example")
+    full = count_steps(n_examples, dataclasses.replace(optim, max_steps=None), world)
+    if optim.max_steps is None or full <= optim.max_steps:
+        return MixturePlan(list(range(n_examples)), full, n_examples)
+    batch = optim.batch_size * optim.grad_accum * world
+    m = max(1, min(n_examples, math.floor(optim.max_steps * batch / optim.epochs)))
+    keep = sorted(random.Random(f"mixture:{seed}").sample(range(n_examples), m))
+    return MixturePlan(keep, count_steps(m, optim, world), n_examples)
 
 
 @dataclass
@@ -130,9 +172,11 @@ class StageStats:
     tokens: int  # non-padding tokens seen (prompt + response)
     seconds: float
     final_loss: float
+    mixture: int = 0  # examples in the stage mixture before any subsampling (0: same as examples)
 
     def to_dict(self) -> dict[str, float]:
-        return {"steps": self.steps, "examples": self.examples, "tokens": self.tokens,
+        return {"steps": self.steps, "examples": self.examples, "mixture": self.mixture or self.examples,
+                "subsampled": bool(self.mixture) and self.mixture > self.examples, "tokens": self.tokens,
                 "train_s": round(self.seconds, 3), "final_loss": self.final_loss,
                 "tokens_per_s": round(self.tokens / self.seconds, 1) if self.seconds > 0 else None}
 
@@ -147,11 +191,17 @@ def train_stage(model: Any, tokenizer: Any, examples: Sequence[Example], *, opti
     if not examples:
         raise ValueError("a stage needs at least one training example")
     seed_everything(seed)
-    encoded = [training_ids(e, prompt, tokenizer) for e in examples]
-    total = count_steps(len(encoded), optim)
     micro_per_step = optim.grad_accum
     world = accelerator.num_processes
-    # The example order: epochs of seeded permutations, cut into micro-batches.
+    mix = plan_mixture(len(examples), optim, seed, world)
+    if mix.subsampled:
+        log.warning("%s: max_steps=%d caps %g epoch(s) of the %d-example mixture; trained on a uniform random "
+                    "subset of %d examples (%d steps)", desc, optim.max_steps, optim.epochs, mix.mixture,
+                    len(mix.keep), mix.steps)
+    encoded = [training_ids(examples[i], prompt, tokenizer) for i in mix.keep]
+    total = mix.steps
+    # The example order: epochs of seeded permutations, cut into micro-batches; every epoch is a
+    # full permutation, so each kept example is seen floor(epochs) or ceil(epochs) times.
     g = torch.Generator().manual_seed(seed)
     needed = total * micro_per_step * optim.batch_size * world
     order: list[int] = []
@@ -196,4 +246,4 @@ def train_stage(model: Any, tokenizer: Any, examples: Sequence[Example], *, opti
     model.eval()
     accelerator.wait_for_everyone()
     release(accelerator)
-    return StageStats(total, len(encoded), tokens, seconds, last_loss)
+    return StageStats(total, len(encoded), tokens, seconds, last_loss, mix.mixture)
