@@ -228,3 +228,198 @@ def write_stream(directory: str | Path, n_examples: int = 60, seed: int = 0,
         "order": [t.name for t in stream], "generator": "inscl.demo.stream", "seed": seed,
         "n_examples": n_examples, "kinds": {t.name: t.metadata["kind"] for t in stream}})
     return paths
+
+
+# --- the many-instruction stream ------------------------------------------------------------
+#
+# Each task bundles several *intents* (sub-rules over the same kind of input, e.g. "extract the
+# city" / "extract the first name" / "extract the month" from one sentence), and each intent is
+# phrased in many ways, composed from an opener, a context sentence, a core verb phrase and an
+# answer-format ending. That gives ~200 phrasings per intent, dozens to hundreds of distinct
+# instructions per task in a sample. They differ in informativeness (a bare "Month?" names the
+# intent; "You are given a sentence... Write the month only." also names input and format),
+# intents are drawn with unequal weights and phrasings follow a Zipf law, so replay that picks
+# by instruction (InsCL) and replay that picks by example frequency (random) choose differently.
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One rule of a many-instruction task: its core phrasings, the answer format and the rule."""
+
+    name: str
+    cores: tuple[str, ...]  # verb phrases, lower case, no final period ("extract the city")
+    answer: str  # the answer format, for endings ("the city name")
+    make: Callable[[random.Random], tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ManyTaskSpec:
+    """A many-instruction task: a kind, the input described in words, intents and their weights."""
+
+    name: str
+    kind: str
+    input_desc: str
+    intents: tuple[Intent, ...]
+    weights: tuple[float, ...]
+
+
+_OPENERS = ("{Core}.", "Please {core}.", "Task: {core}.", "Your job is to {core}.", "{Core}")
+_CONTEXTS = ("", "You are given {input}. ", "Read {input}. ", "The input is {input}. ")
+_ENDINGS = ("", " Answer with {answer} only.", " Write {answer} and nothing else.", " Do not explain.")
+
+
+def _person_sentence(rng: random.Random) -> tuple[str, str, str, str]:
+    first, city, month = rng.choice(_FIRST), rng.choice(_CITIES), rng.choice(_MONTHS)
+    template = rng.choice(["{f} {l} moved to {c} in {m}.", "In {m}, {f} {l} flew to {c}.",
+                           "{f} {l} visited {c} last {m}.", "We met {f} {l} in {c} in {m}."])
+    return template.format(f=first, l=rng.choice(_LAST), c=city, m=month), first, city, month
+
+
+def _pick(i: int) -> Callable[[random.Random], tuple[str, str]]:
+    def make(rng: random.Random) -> tuple[str, str]:
+        sentence, *parts = _person_sentence(rng)
+        return sentence, parts[i]
+    return make
+
+
+def _number_list(rng: random.Random) -> list[int]:
+    return rng.sample(range(1, 100), rng.randint(3, 6))
+
+
+def _list_rule(rule: Callable[[list[int]], int]) -> Callable[[random.Random], tuple[str, str]]:
+    def make(rng: random.Random) -> tuple[str, str]:
+        values = _number_list(rng)
+        return ", ".join(map(str, values)), str(rule(values))
+    return make
+
+
+def _word_rule(rule: Callable[[str], str]) -> Callable[[random.Random], tuple[str, str]]:
+    def make(rng: random.Random) -> tuple[str, str]:
+        word = rng.choice(_WORDS)
+        return word, rule(word)
+    return make
+
+
+def _first_parity(rng: random.Random) -> tuple[str, str]:
+    a, b = rng.randint(1, 99), rng.randint(1, 99)
+    return f"{a} and {b}", "even" if a % 2 == 0 else "odd"
+
+
+def _greater(rng: random.Random) -> tuple[str, str]:
+    a, b = rng.sample(range(1, 100), 2)
+    return f"{a} and {b}", str(max(a, b))
+
+
+MANY_TASK_SPECS: tuple[ManyTaskSpec, ...] = (
+    ManyTaskSpec("sentence_extraction", "extraction", "a sentence about a trip", (
+        Intent("city", ("extract the city", "find the city in the sentence", "name the city that is mentioned",
+                        "write the name of the place the person went to"), "the city name", _pick(1)),
+        Intent("first_name", ("extract the first name", "find the person's first name",
+                              "name the person in the sentence", "write who travelled, first name only"),
+               "the first name", _pick(0)),
+        Intent("month", ("extract the month", "find the month in the sentence", "name the month of the trip",
+                         "write when the trip happened, month only"), "the month", _pick(2)),
+    ), (0.6, 0.25, 0.15)),
+    ManyTaskSpec("number_list", "list operation", "a comma separated list of numbers", (
+        Intent("max", ("find the largest number", "return the maximum of the list", "pick the biggest number",
+                       "write the highest value in the list"), "one number", _list_rule(max)),
+        Intent("min", ("find the smallest number", "return the minimum of the list", "pick the lowest number",
+                       "write the smallest value in the list"), "one number", _list_rule(min)),
+        Intent("first", ("return the first number", "copy the first item of the list",
+                         "write the number the list starts with", "give the leading number"),
+               "one number", _list_rule(lambda v: v[0])),
+        Intent("count", ("count the numbers", "say how many numbers the list has",
+                         "return the length of the list", "write how many items there are"),
+               "one number", _list_rule(len)),
+    ), (0.45, 0.25, 0.2, 0.1)),
+    ManyTaskSpec("word_rewrite", "string transformation", "one lowercase word", (
+        Intent("upper", ("write the word in capital letters", "uppercase the word", "convert the word to upper case",
+                         "rewrite the word using only capitals"), "the word", _word_rule(str.upper)),
+        Intent("reverse", ("reverse the word", "spell the word backwards", "write the letters in reverse order",
+                           "mirror the word"), "the word", _word_rule(lambda w: w[::-1])),
+        Intent("first_letter", ("give the first letter of the word", "write the initial letter",
+                                "return the word's first character", "extract the first letter"),
+               "one letter", _word_rule(lambda w: w[0])),
+    ), (0.5, 0.3, 0.2)),
+    ManyTaskSpec("number_pair", "arithmetic comparison", "two whole numbers", (
+        Intent("greater", ("write the larger number", "pick the bigger of the two numbers",
+                           "return the maximum of the two", "say which number is greater"), "one number", _greater),
+        Intent("parity", ("say if the first number is even or odd", "classify the first number as even or odd",
+                          "tell whether the first number is even or odd", "label the first number: even or odd"),
+               "even or odd", _first_parity),
+    ), (0.7, 0.3)),
+)
+MANY_TASK_NAMES: tuple[str, ...] = tuple(spec.name for spec in MANY_TASK_SPECS)
+_MANY_BY_NAME = {spec.name: spec for spec in MANY_TASK_SPECS}
+
+
+def _sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def intent_phrasings(spec: ManyTaskSpec, intent: Intent) -> list[str]:
+    """Every phrasing of one intent: openers x contexts x cores x endings (distinct strings)."""
+    out = []
+    for opener in _OPENERS:
+        for context in _CONTEXTS:
+            for core in intent.cores:
+                for ending in _ENDINGS:
+                    if not opener.endswith(".") and ending:  # the terse form takes no format sentence
+                        continue
+                    body = opener.format(core=core, Core=_sentence_case(core))
+                    text = context.format(input=spec.input_desc) + (body if not context else body[0].upper() + body[1:])
+                    out.append(_sentence_case(text + ending.format(answer=intent.answer)))
+    return list(dict.fromkeys(out))
+
+
+def generate_many_task(spec: ManyTaskSpec, n_examples: int, seed: int = 0, zipf: float = 1.1) -> Task:
+    """``n_examples`` examples of a many-instruction task; depends only on ``seed`` and the task name.
+
+    The intent of an example is drawn by the spec's weights; its phrasing from the intent's
+    phrasings in a seeded random rank order, with probability proportional to
+    ``rank ** -zipf`` (a few phrasings are common, most are rare).
+    """
+    if n_examples < 1:
+        raise InputError(f"n_examples must be >= 1, got {n_examples}", field="n_examples")
+    if zipf < 0:
+        raise InputError(f"zipf must be >= 0, got {zipf}", field="zipf")
+    rng = random.Random(f"inscl-many:{seed}:{spec.name}")
+    ranked = []
+    for intent in spec.intents:
+        phrasings = intent_phrasings(spec, intent)
+        rng.shuffle(phrasings)
+        ranked.append((phrasings, [(k + 1) ** -zipf for k in range(len(phrasings))]))
+    examples = []
+    for i in range(n_examples):
+        j = rng.choices(range(len(spec.intents)), weights=spec.weights)[0]
+        phrasings, weights = ranked[j]
+        instruction = rng.choices(phrasings, weights=weights)[0]
+        source, answer = spec.intents[j].make(rng)
+        examples.append(Example(instruction, source, answer, f"{spec.name}-{i:04d}", spec.name))
+    return Task(spec.name, examples, {"kind": spec.kind, "generator": "inscl.demo.many", "seed": seed,
+                                      "intents": [it.name for it in spec.intents]})
+
+
+def write_many_stream(directory: str | Path, n_examples: int = 160, seed: int = 0,
+                      tasks: Sequence[str] | None = None, zipf: float = 1.1) -> list[Path]:
+    """Writes the many-instruction stream like :func:`write_stream` (alpaca JSONL per task + manifest)."""
+    names = list(tasks) if tasks is not None else list(MANY_TASK_NAMES)
+    unknown = [n for n in names if n not in _MANY_BY_NAME]
+    if unknown:
+        raise InputError(f"unknown many-instruction task {unknown[0]!r}; choose from {', '.join(MANY_TASK_NAMES)}",
+                         field="tasks")
+    if len(set(names)) != len(names):
+        raise InputError("tasks must be distinct", field="tasks")
+    stream = [generate_many_task(_MANY_BY_NAME[n], n_examples, seed, zipf) for n in names]
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for task in stream:
+        path = directory / f"{task.name}.jsonl"
+        write_jsonl(path, (e.to_alpaca() for e in task.examples))
+        paths.append(path)
+    write_json(directory / MANIFEST_FILE, {
+        "order": names, "generator": "inscl.demo.stream.write_many_stream", "seed": seed, "zipf": zipf,
+        "n_examples": n_examples, "kinds": {t.name: t.metadata["kind"] for t in stream},
+        "distinct_instructions": {t.name: len(t.instructions()) for t in stream}})
+    return paths

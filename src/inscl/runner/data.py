@@ -131,6 +131,9 @@ def load_streams(config: DataConfig) -> dict[str, list[TaskSplit]]:
             missing = sorted(chosen - {s.name for s in ordered})
             raise InputError(f"order {label!r} leaves out task(s) {', '.join(missing)} of the task set; every "
                              "order must permute the same tasks", field=key)
+        same = next((other for other, o in out.items() if [x.name for x in o] == [x.name for x in ordered]), None)
+        if same is not None:  # the same sequence twice would be the same runs counted as two pairs
+            raise InputError(f"order {label!r} gives the same task sequence as {same!r}", field=key)
         out[label] = ordered
     return out
 

@@ -212,8 +212,8 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     cache = Path(config.replay.cache_dir) if config.replay.cache_dir else run.root / "cache"
     session = _Session(config, run, progress)
     results: list[dict[str, Any]] = []
-    for order, stream in streams.items():
-        for seed in config.seeds:
+    for seed in config.seeds:  # seeds outside, orders inside: a stopped run has pairs of every order
+        for order, stream in streams.items():
             results.extend(_run_pair(config, session, stream, order, seed, cache, progress))
     if run.active:
         write_json(run.root / "summary.json", _summary(_all_results(run)))
