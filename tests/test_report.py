@@ -33,11 +33,11 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report-run")
     write_stream(root / "data", n_examples=12, seed=0, tasks=TASKS)
     config = ExperimentConfig.from_dict({
-        # Full fine-tuning of a 1-layer model: 40 steps cost well under a second per stage and
+        # Full fine-tuning of a 1-layer model: 14 epochs (~40 steps) cost well under a second per stage and
         # give non-trivial scores (some learned, some forgotten), so the numbers checked below vary.
         "model": {"name": "tiny", "tiny_layers": 1, "tiny_hidden": 32},
         "finetune": {"mode": "full"},
-        "optim": {"max_steps": 40, "batch_size": 4, "lr": 1e-2, "schedule": "constant", "warmup_ratio": 0.0},
+        "optim": {"epochs": 14, "batch_size": 4, "lr": 1e-2, "schedule": "constant", "warmup_ratio": 0.0},
         "prompt": {"max_prompt_tokens": 32, "max_target_tokens": 8},
         "data": {"source": [str(root / "data")], "order": TASKS, "test_fraction": 0.25},
         "replay": {"strategies": ["none", "random", "inscl"], "budget": 2, "encoder": "hashing",
