@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--order", help="curriculum | reverse | random | comma list of task names")
     p.add_argument("--max-tasks", type=int, help="first N tasks of the order (>= 4 recommended)")
-    p.add_argument("--max-steps", type=int, help="optimiser steps per stage")
+    p.add_argument("--max-steps", type=int,
+                   help="cap on optimiser steps per stage (a larger stage mixture is subsampled uniformly)")
     p.add_argument("--reference", choices=["expert", "diagonal"])
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--output-dir", help="run directory (default: the config's output_dir)")

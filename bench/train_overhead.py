@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()
     cfg = ExperimentConfig.from_dict({"model": {"name": args.model, "device": args.device},
                                       "finetune": {"mode": args.mode},
-                                      "optim": {"max_steps": args.steps, "batch_size": args.batch_size,
+                                      "optim": {"max_steps": args.steps, "epochs": 1, "batch_size": args.batch_size,
                                                 "lr": 1e-4}})
     examples = _examples(args.steps * args.batch_size)
     acc = get_accelerator(args.device)
