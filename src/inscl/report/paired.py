@@ -510,7 +510,12 @@ def task_rows(comparisons: Sequence[PairComparison]) -> tuple[list[str], list[li
 
 
 def notes_text(comparisons: Sequence[PairComparison]) -> list[str]:
-    return [f"{c.name}: {note}" for c in comparisons for note in c.notes]
+    """Each distinct note once, prefixed by the comparisons it concerns."""
+    by_note: dict[str, list[str]] = {}
+    for c in comparisons:
+        for note in c.notes:
+            by_note.setdefault(note, []).append(c.name)
+    return [f"{', '.join(names)}: {note}" for note, names in by_note.items()]
 
 
 def method_text(n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE, seed: int = SEED) -> str:

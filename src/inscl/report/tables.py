@@ -13,6 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from inscl.report.aggregate import StrategySummary, mean_std
+from inscl.report.paired import (
+    N_RESAMPLES,
+    SEED,
+    PairComparison,
+    method_text,
+    metric_rows,
+    notes_text,
+    task_rows,
+)
 
 DECIMALS = 4
 
@@ -99,6 +108,17 @@ def summary_tables(summaries: Sequence[StrategySummary]) -> list[Table]:
     return [t for t in tables if t is not None]
 
 
-def markdown_summary(summaries: Sequence[StrategySummary], title: str = "inscl report") -> str:
-    """The ``summary.md`` document: every summary table in Markdown."""
-    return f"# {title}\n\n" + "\n".join(t.to_markdown() for t in summary_tables(summaries))
+def paired_tables(comparisons: Sequence[PairComparison], n_resamples: int = N_RESAMPLES,
+                  seed: int = SEED) -> list[Table]:
+    """Paired differences per strategy pair and metric, then per task (final score), with notes."""
+    if not comparisons:
+        return []
+    notes = " ".join([method_text(n_resamples, seed=seed)] + [f"Note: {n}." for n in notes_text(comparisons)])
+    return [Table("Paired differences", *metric_rows(comparisons), note=notes),
+            Table("Paired differences per task (score after the last stage)", *task_rows(comparisons))]
+
+
+def markdown_summary(summaries: Sequence[StrategySummary], title: str = "inscl report",
+                     extra: Sequence[Table] = ()) -> str:
+    """The ``summary.md`` document: every summary table (then ``extra`` tables) in Markdown."""
+    return f"# {title}\n\n" + "\n".join(t.to_markdown() for t in [*summary_tables(summaries), *extra])
