@@ -248,3 +248,28 @@ def test_compare_cli_notes_few_pairs(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["compare", str(run)]) == 0
     assert "only 2 pair(s) (fewer than 5)" in capsys.readouterr().out
     assert main(["compare", str(run), "--resamples", "0"]) == 2
+
+
+# ---- the report over several task orders ------------------------------------------------------------
+
+def test_report_pairs_runs_over_orders(tmp_path: Path) -> None:
+    from inscl.report import build_report
+
+    reverse = TASKS[::-1]
+    docs = constructed_runs(3, {"random": 0.0, "inscl": 0.02}, noise=0.01, orders=[TASKS, reverse])
+    for d in docs:  # a layout with the order in the path; the pairing reads `order` from the file
+        name = "curriculum" if d["order"] == TASKS else "reverse"
+        write_json(tmp_path / "run" / d["strategy"] / name / f"seed{d['seed']}" / "results.json", d)
+    files = build_report([tmp_path / "run"], tmp_path / "report")
+    (c,) = json.loads(files.paired.read_text())["comparisons"]  # type: ignore[union-attr]
+    assert c["difference"] == "inscl - random" and c["n_pairs"] == 6 and c["notes"] == []
+    assert sorted((tuple(p["order"]), p["seed"]) for p in c["pairs"]) == sorted(
+        (tuple(o), s) for o in (TASKS, reverse) for s in range(3))
+    summary = files.summary.read_text()
+    assert "0,1,2 × 2 orders" in summary
+    # the per-task final scores are read through each run's own order
+    section = summary.split("### ROUGE-L after the last stage")[1].split("###")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| inscl |"))
+    cells = [float(x.split("±")[0]) for x in row.strip("|").split("|")[1:]]
+    finals = {t: np.mean([d["R"][-1][d["order"].index(t)] for d in docs if d["strategy"] == "inscl"]) for t in TASKS}
+    assert cells == pytest.approx([finals[t] for t in TASKS], abs=6e-5)

@@ -71,7 +71,8 @@ def overview_table(summaries: Sequence[StrategySummary]) -> Table:
     for s in summaries:
         forgetting = (np.nanmean(np.stack(list(s.forgetting.values())), axis=0)
                       if s.forgetting else None)
-        rows.append([s.label, ",".join(map(str, s.seeds)), fmt(s.final_rg), fmt(s.avg_score[:, -1]),
+        seeds = ",".join(map(str, sorted(set(s.seeds)))) + (f" × {len(s.orders)} orders" if len(s.orders) > 1 else "")
+        rows.append([s.label, seeds, fmt(s.final_rg), fmt(s.avg_score[:, -1]),
                      fmt(s.bwt), fmt(forgetting)])
     return Table("Final results", ["strategy", "seeds", "final RG", "final avg score", "BWT", "mean forgetting"],
                  rows)
@@ -96,9 +97,9 @@ def final_scores_table(summaries: Sequence[StrategySummary]) -> Table | None:
     order = summaries[0].order
     rows = []
     for s in summaries:
-        index = {t: i for i, t in enumerate(s.order)}
-        rows.append([s.label] + [fmt(np.array([r.R[-1, index[t]] for r in s.runs])) if t in index else "–"
-                                 for t in order])
+        index = [{t: i for i, t in enumerate(r.order)} for r in s.runs]  # each run's own task order
+        rows.append([s.label] + [fmt(np.array([r.R[-1, ix[t]] for r, ix in zip(s.runs, index)]))
+                                 if t in index[0] else "–" for t in order])
     return Table("ROUGE-L after the last stage", ["strategy"] + order, rows)
 
 
