@@ -31,7 +31,9 @@ def load_results(run_dirs: Sequence[str | Path]) -> list[tuple[str, dict[str, An
     for d in dirs:
         if not d.is_dir():
             raise InputError("not a run directory", path=d)
-        files = sorted(d.glob("*/seed*/results.json"))
+        # any depth (a layout may put the task order in the path); not the runner's hidden temp dirs
+        files = sorted(f for f in d.rglob("results.json")
+                       if not any(part.startswith(".") for part in f.relative_to(d).parts))
         if not files:
             raise InputError("no <strategy>/seed<k>/results.json found (has the run finished a strategy?)",
                              path=d)
