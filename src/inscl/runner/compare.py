@@ -110,7 +110,7 @@ JSON_FORMAT_VERSION = 2  # 1: a bare list of rows; 2: {"format_version", "rows",
 def format_json(rows: Sequence[dict[str, Any]], paired: dict[str, Any] | None = None) -> str:
     """``{"format_version": 2, "rows": [...], "paired": paired.json document or null}``."""
     doc = {"format_version": JSON_FORMAT_VERSION, "rows": list(rows), "paired": paired}
-    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+    return json.dumps(doc, indent=2) + "\n"
 
 
 # ---- paired differences ---------------------------------------------------------------------
