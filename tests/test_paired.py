@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inscl.cli import main
 from inscl.data.jsonio import write_json
@@ -81,6 +83,18 @@ def test_bootstrap_follows_the_documented_procedure() -> None:
     expected = np.quantile(means, [0.025, 0.975])
     assert bootstrap_ci(d, n_resamples=5000, seed=7) == (float(expected[0]), float(expected[1]))
     assert all(math.isnan(x) for x in bootstrap_ci([0.3]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-100, 100, allow_nan=False), min_size=2, max_size=30), st.floats(-50, 50),
+       st.integers(0, 2**31))
+def test_interval_is_within_the_data_and_moves_with_it(d: list[float], shift: float, seed: int) -> None:
+    low, high = bootstrap_ci(d, n_resamples=500, seed=seed)
+    assert min(d) - 1e-9 <= low <= high <= max(d) + 1e-9
+    moved = bootstrap_ci(np.array(d) + shift, n_resamples=500, seed=seed)
+    assert moved == pytest.approx((low + shift, high + shift), abs=1e-6)
+    flipped = bootstrap_ci(-np.array(d), n_resamples=500, seed=seed)
+    assert flipped == pytest.approx((-high, -low), abs=1e-6)
 
 
 def test_interval_covers_the_true_difference_at_its_nominal_rate() -> None:
