@@ -145,7 +145,7 @@ def score_heatmaps(summaries: Sequence[StrategySummary]) -> Figure | None:
         image = ax.imshow(matrix, cmap="magma", vmin=0.0, vmax=vmax)
         _annotate(ax, matrix)
         _matrix_axes(ax, summary.order, "after stage (task trained)", "evaluated task")
-        seeds = len(summary.runs)
+        seeds = sum(r.order == summary.order for r in summary.runs)  # R_mean averages one order
         ax.set_title(summary.label + (f" (mean of {seeds} seeds)" if seeds > 1 else ""), fontsize=9)
     fig.colorbar(image, ax=axes, shrink=0.8, label="ROUGE-L")
     return fig
