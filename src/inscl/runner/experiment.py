@@ -187,6 +187,12 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     stream = load_stream(config.data)
     if config.replay.tags_file:
         read_tags_file(config.replay.tags_file)
+    inputs = [*config.data.source, *([config.replay.tags_file] if config.replay.tags_file else [])]
+    RunDir(config.output_dir).check(inputs)  # a folder we may not write into is refused before any work
+    if config.replay.cache_dir:
+        from inscl.pathchecks import check_cache_dir
+
+        check_cache_dir(config.replay.cache_dir, "replay.cache_dir")
     from inscl.runner.models import resolve_device
     from inscl.runner.train import get_accelerator
 
@@ -195,7 +201,7 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     # Under `accelerate launch` every process trains; only the main one writes files.
     run = RunDir(config.output_dir, active=accelerator.is_main_process)
     if run.active:
-        run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies)
+        run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies, inputs)
         for split in stream:
             write_jsonl(run.data / f"{safe_name(split.name)}.train.jsonl", [e.to_alpaca() for e in split.train])
             write_jsonl(run.data / f"{safe_name(split.name)}.test.jsonl", [e.to_alpaca() for e in split.test])
