@@ -279,7 +279,7 @@ PLAN_CASES: dict[str, Case] = {
                                   plan_args=["--tags", "{ws}/t.jsonl", "--strategy", "insinfo"]),
     "order_empty": plan_case(_nothing, r"field '--order'", commands=("check", "plan"), plan_args=["--order", ","],
                         check_args=["--order", ","]),
-    "out_not_writable": plan_case(_nothing, r"/proc/inscl-out, field '--out'|/proc/inscl-out.*",
+    "out_not_writable": plan_case(_nothing, r"/proc/inscl-out, field '--out': cannot write in folder /proc",
                              plan_args=["--out", "/proc/inscl-out"]),
 }
 
@@ -305,6 +305,13 @@ def _run_user_folder(ws: Path) -> None:
     write_config(ws, output_dir=str(ws / "mine"))
 
 
+def _data_named_data(ws: Path) -> None:
+    # `data/` inside a run folder is the runner's own: --force would remove it with the results
+    (ws / "o").mkdir()
+    (ws / "tasks").rename(ws / "o" / "data")
+    write_config(ws, data={"source": [str(ws / "o" / "data")]}, output_dir=str(ws / "o"))
+
+
 def _deep_yaml(ws: Path) -> None:
     (ws / "exp.yaml").write_text("model: " + "[" * 3000 + "]" * 3000 + "\n", encoding="utf-8")
 
@@ -313,7 +320,10 @@ RUN_CASES: dict[str, Case] = {
     "run_output_is_tasks": Case(_run_config(output_dir="{ws}/tasks"),
                                 r"{ws}/tasks, field 'output_dir': is the input path", commands=("run",)),
     "run_output_contains_tasks": Case(_run_config(output_dir="{ws}"),
-                                      r"{ws}, field 'output_dir': contains the input path", commands=("run",)),
+                                      r"{ws}, field 'output_dir': exists, is not empty and was not written by "
+                                      r"inscl run", commands=("run",)),
+    "run_output_would_remove_input": Case(_data_named_data, r"{ws}/o, field 'output_dir': contains the input "
+                                                            r"path {ws}/o/data", commands=("run",)),
     "run_output_user_folder": Case(_run_user_folder, r"{ws}/mine, field 'output_dir': exists, is not empty and "
                                                      r"was not written by inscl run.*notes\.txt",
                                    commands=("run",)),
@@ -628,3 +638,31 @@ def test_sigterm_during_the_write_leaves_no_temp_folder(tmp_path: Path) -> None:
     assert err.strip().splitlines() == [
         "inscl plan: terminated (SIGTERM); temporary files removed, finished work is cached, rerun to resume"]
     assert snapshot(tmp_path) == before  # no temp folder, no --out, inputs unchanged
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is enforced on Linux")
+def test_out_of_memory_is_one_line_exit_2(tmp_path: Path) -> None:
+    import resource
+
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    write_jsonl(tasks / "big.jsonl", [good_records("big")[0], {"instruction": "a", "input": "x" * 50_000_000,
+                                                               "output": "b"}])
+    before = snapshot(tmp_path)
+    # What the interpreter and the `data check` imports take, plus less than the file needs twice
+    # (its bytes and its text): the read itself runs out of memory.
+    probe = "import inscl.cli.data, inscl.data; print(open('/proc/self/status').read().split('VmPeak:')[1].split()[0])"
+    base_kb = int(subprocess.run([sys.executable, "-c", probe], env=inscl_env(), capture_output=True, text=True,
+                                 check=True).stdout)
+    limit = base_kb * 1024 + 75 * 2**20
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    proc = subprocess.run([sys.executable, "-m", "inscl", "data", "check", "--tasks", str(tasks)], cwd=tmp_path,
+                          env=inscl_env(), capture_output=True, text=True, preexec_fn=cap, timeout=120, check=False)
+    assert proc.returncode == 2, proc.stderr
+    expected = (f"inscl data: error: out of memory while working on {tasks}; use fewer or smaller tasks, or a "
+                "machine with more memory")
+    assert proc.stderr.strip().splitlines() == [expected]
+    assert snapshot(tmp_path) == before

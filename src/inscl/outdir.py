@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +91,13 @@ def describe(folder: str | Path, limit: int = 5) -> str:
     return f"{n_files} file(s) in {n_dirs + 1} folder(s): {names}{more}"
 
 
-def _check_place(out: Path, inputs: Iterable[str | Path], field: str | None) -> None:
+def _check_place(out: Path, inputs: Iterable[str | Path], field: str | None,
+                 owned: Collection[str] | None = None) -> None:
     hit = overlap(out, inputs)
+    if hit is not None and hit[1] == "contains" and owned is not None:
+        # Only the entries the command writes (and may remove) must stay clear of the inputs.
+        inside = _resolved(hit[0]).relative_to(_resolved(out)).parts[0]
+        hit = hit if inside in owned else None
     if hit is not None:
         src, relation = hit
         raise InputError(f"{relation} the input path {src}; writing there could destroy your data "
@@ -112,12 +117,14 @@ def is_ours(folder: str | Path, kind: str) -> bool:
 
 
 def check_reusable_dir(out: str | Path, *, kind: str, inputs: Iterable[str | Path] = (),
-                       field: str | None = "output_dir") -> None:
+                       field: str | None = "output_dir", owned: Collection[str] | None = None) -> None:
     """Refuses a folder that a resumable command (``inscl run``) must not write into: one
-    that is, contains or lies inside an input, or a non-empty folder without the marker
-    of ``kind``. An empty, new or marked folder is fine (a marked one is resumed)."""
+    that is or lies inside an input, one that contains an input (with ``owned``: inside one
+    of the entries ``owned`` names, those the command writes and may remove), or a
+    non-empty folder without the marker of ``kind``. An empty, new or marked folder is
+    fine (a marked one is resumed)."""
     out = Path(out)
-    _check_place(out, inputs, field)
+    _check_place(out, inputs, field, owned)
     if not out.is_dir() or not any(out.iterdir()) or is_ours(out, kind):
         return
     marker = read_marker(out)

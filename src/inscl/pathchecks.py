@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from inscl.errors import InputError
@@ -61,6 +63,18 @@ def nearest_existing(path: str | Path) -> Path:
     return path
 
 
+def _probe_writable(folder: Path, path: Path, field: str | None) -> None:
+    """Creates and removes an empty folder in ``folder``: the one sure test of writability
+    (``os.access`` says yes to root on a read-only file system or in ``/proc``)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"folder {folder} is not writable", path=path, field=field)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".inscl-probe-", dir=folder))
+    except OSError as exc:
+        raise InputError(f"cannot write in folder {folder} ({exc.strerror or exc})", path=path,
+                         field=field) from None
+
+
 def _check_creatable(path: Path, field: str | None) -> None:
     """The folders missing above ``path`` can be created: their nearest existing ancestor
     is a writable folder."""
@@ -70,21 +84,26 @@ def _check_creatable(path: Path, field: str | None) -> None:
         raise InputError(reason, path=base, field=field)
     if not base.is_dir():
         raise InputError(f"cannot be created: {base} is a file, not a folder", path=path, field=field)
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise InputError(f"cannot be created: folder {base} is not writable", path=path, field=field)
+    _probe_writable(base, path, field)
 
 
-def check_output_file(path: str | Path, field: str | None) -> Path:
-    """``path`` can be written as a file (written atomically beside itself)."""
+def check_output_file(path: str | Path, field: str | None, inputs: Sequence[str | Path] = ()) -> Path:
+    """``path`` can be written as a file (written atomically beside itself), and it is not one
+    of ``inputs`` nor inside an input folder (where it would be read as data next time)."""
     path = Path(path)
+    target = Path(os.path.realpath(path))
+    for given in inputs:
+        src = Path(os.path.realpath(given))
+        if target == src or src in target.parents:
+            relation = "is" if target == src else "is inside"
+            raise InputError(f"{relation} the input path {given}; choose an output file outside the inputs",
+                             path=path, field=field)
     if path.is_dir():
         raise InputError("is a folder; give a file name", path=path, field=field)
     reason = broken_link_reason(path) if path.is_symlink() else None
     if reason:
         raise InputError(reason, path=path, field=field)
     _check_creatable(path, field)
-    if path.parent.is_dir() and not os.access(path.parent, os.W_OK | os.X_OK):
-        raise InputError(f"folder {path.parent} is not writable", path=path, field=field)
     return path
 
 
@@ -98,8 +117,6 @@ def check_output_dir_parent(path: str | Path, field: str | None) -> Path:
     if path.exists() and not path.is_dir():
         raise InputError("exists and is a file, not a folder", path=path, field=field)
     _check_creatable(path, field)
-    if path.parent.is_dir() and not os.access(path.parent, os.W_OK | os.X_OK):
-        raise InputError(f"folder {path.parent} is not writable", path=path, field=field)
     return path
 
 
@@ -112,12 +129,10 @@ def check_cache_dir(path: str | Path, field: str | None = "--cache-dir") -> Path
     if path.exists():
         if not path.is_dir():
             raise InputError("is a file; the cache needs a folder", path=path, field=field)
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise InputError("the cache folder is not writable", path=path, field=field)
+        _probe_writable(path, path, field)
         return path
     base = nearest_existing(path)
     if not base.is_dir():
         raise InputError(f"cannot be created: {base} is a file, not a folder", path=path, field=field)
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise InputError(f"cannot be created: folder {base} is not writable", path=path, field=field)
+    _probe_writable(base, path, field)
     return path

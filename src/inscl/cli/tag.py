@@ -78,11 +78,10 @@ def _check_paths(args: argparse.Namespace) -> None:
     """The inputs are readable and the outputs writable, before any model is loaded."""
     from inscl.pathchecks import check_cache_dir, check_input, check_output_file
 
-    for path in args.tasks:
-        check_input(path, "--tasks")
+    inputs = [check_input(path, "--tasks") for path in args.tasks]
     check_cache_dir(args.cache_dir or cache_root(), "--cache-dir")
     if args.out is not None:
-        check_output_file(args.out, "--out")
+        check_output_file(args.out, "--out", inputs)
 
 
 def run(args: argparse.Namespace) -> int:

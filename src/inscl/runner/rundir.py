@@ -65,9 +65,21 @@ class RunDir:
     # ---- config guard ----------------------------------------------------------------------
     def check(self, inputs: Iterable[str | Path] = ()) -> None:
         """Refuses a directory the runner must not write into (before any work is done):
-        one that is, contains or lies inside an input, a file, or a non-empty folder that
-        is not a run folder."""
-        check_reusable_dir(self.root, kind="run", inputs=inputs, field="output_dir")
+        one that is or lies inside an input, one whose runner-written entries (``data/``,
+        ``shared/``, a strategy's folder, ...) hold an input, a file, or a non-empty folder
+        that is not a run folder."""
+        from inscl.runner.config import STRATEGIES
+
+        owned = {*STRATEGIES, "shared", "experts", "data", "cache", "report", "summary.json", "config.yaml",
+                 "config.sha256", "stages.log"}
+        check_reusable_dir(self.root, kind="run", inputs=inputs, field="output_dir", owned=owned)
+
+    def mark(self) -> None:
+        """Creates the directory (if needed) and marks it as a run folder, for callers that
+        write into it before the runner does (the demo's generated data)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if read_marker(self.root) is None:
+            write_marker(self.root, "run")
 
     def claim(self, config_yaml: str, config_hash: str, overwrite: bool, strategies: Iterable[str],
               inputs: Iterable[str | Path] = ()) -> None:
@@ -84,9 +96,7 @@ class RunDir:
                         "use --force (overwrite: true) to replace them, or another --output-dir",
                         path=self.root, field="output_dir")
                 self.remove_results(strategies)
-        self.root.mkdir(parents=True, exist_ok=True)
-        if read_marker(self.root) is None:
-            write_marker(self.root, "run")
+        self.mark()
         atomic_write_text(self.root / "config.yaml", config_yaml)
         atomic_write_text(sha, config_hash + "\n")
         self.clean_tmp()
