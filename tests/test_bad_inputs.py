@@ -470,9 +470,14 @@ def test_runner_refuses_a_folder_it_did_not_write(ws: Path) -> None:
     from inscl.runner.rundir import RunDir
 
     (ws / "tasks" / "x").mkdir()
-    for root in (ws, ws / "tasks", ws / "tasks" / "x"):
+    for root in (ws.parent, ws / "tasks", ws / "tasks" / "x"):  # contains `data/`, is, lies inside the input
+        inputs = [ws.parent / "data"] if root == ws.parent else [ws / "tasks"]
+        if root == ws.parent:
+            (ws.parent / "data").mkdir()
         with pytest.raises(InputError, match="input path"):
-            RunDir(root).claim("a: 1\n", "h", overwrite=True, strategies=["none"], inputs=[ws / "tasks"])
+            RunDir(root).claim("a: 1\n", "h", overwrite=True, strategies=["none"], inputs=inputs)
+    with pytest.raises(InputError, match="not written by inscl run"):  # a folder of the user's
+        RunDir(ws).claim("a: 1\n", "h", overwrite=True, strategies=["none"], inputs=[ws / "tasks"])
     mine = ws / "mine"
     mine.mkdir()
     (mine / "data").mkdir()  # a name the runner would remove with --force
@@ -480,6 +485,7 @@ def test_runner_refuses_a_folder_it_did_not_write(ws: Path) -> None:
         RunDir(mine).claim("a: 1\n", "h", overwrite=True, strategies=["none"])
     assert (mine / "data").is_dir()
     fresh = RunDir(ws.parent / "run")
+    (ws.parent / "data").rmdir()
     fresh.claim("a: 1\n", "h", overwrite=False, strategies=["none"])
     assert json.loads((fresh.root / ".inscl-output").read_text())["kind"] == "run"
     fresh.claim("a: 1\n", "h", overwrite=False, strategies=["none"])  # a run folder is resumed
@@ -666,3 +672,26 @@ def test_out_of_memory_is_one_line_exit_2(tmp_path: Path) -> None:
                 "machine with more memory")
     assert proc.stderr.strip().splitlines() == [expected]
     assert snapshot(tmp_path) == before
+
+
+def test_embed_and_tag_check_their_paths_first(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (ws / "afile").write_text("x", encoding="utf-8")
+    before = snapshot(ws)
+    tasks = str(ws / "tasks")
+    cases = [
+        (["tag", "--tasks", tasks, "--cache-dir", str(ws / "c"), "--out", str(ws / "tasks" / "tags.jsonl")],
+         r"tags\.jsonl, field '--out': is inside the input path"),  # it would be read as a task next time
+        (["embed", "--tasks", tasks, "--encoder", "hashing", "--tags", str(ws / "tags.jsonl"), "--cache-dir",
+          str(ws / "c"), "--out", str(ws / "tags.jsonl")], r"tags\.jsonl, field '--out': is the input path"),
+        (["embed", "--tasks", tasks, "--encoder", "hashing", "--cache-dir", str(ws / "afile")],
+         r"afile, field '--cache-dir': is a file"),
+        (["tag", "--tasks", tasks, "--cache-dir", str(ws / "afile" / "sub")],
+         r"afile/sub, field '--cache-dir': cannot be created: .*afile is a file"),
+        (["embed", "--tasks", tasks, "--encoder", "hashing", "--cache-dir", str(ws / "c"), "--out",
+          str(ws / "afile" / "e.npz")], r"e\.npz, field '--out': cannot be created"),
+    ]
+    for argv, pattern in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and re.search(pattern, err), (argv, err)
+        assert snapshot(ws) == before
