@@ -189,4 +189,7 @@ def replace_dir(src: Path, dst: Path, kind: str) -> None:
     except BaseException:
         os.replace(old, dst)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    if old.is_symlink():  # --out was a link: the link goes, the folder it pointed to is left alone
+        old.unlink()
+    else:
+        shutil.rmtree(old, ignore_errors=True)
