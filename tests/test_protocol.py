@@ -206,7 +206,7 @@ def test_generation_stops_at_eos(tmp_path):
     texts, counts = generate_counted(model, tok, [ex, ex], prompt=prompt, max_new_tokens=20, batch_size=2)
     assert texts == ["ab", "ab"] and counts == [3, 3]  # "a", "b", EOS: not the budget of 20
     score, records = evaluate_task(model, tok, "t", [ex], prompt=prompt, max_new_tokens=20, batch_size=1)
-    assert records[0]["new_tokens"] == 3 and records[0]["prediction"] == "ab"
+    assert records[0]["new_tokens"] == 3 and records[0]["prediction"] == "ab" and score == 1.0
 
 
 # ---- runs paired by (order, seed) ------------------------------------------------------------------
