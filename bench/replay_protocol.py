@@ -9,13 +9,13 @@ Two steps around ``inscl run`` (see docs/benchmarks.md, "Does InsCL beat random 
 
 ``table`` pairs the runs of each strategy by (order, seed) -- they share data and stage 1 --
 and prints, per comparison (inscl - random, inscl - none, dynamic - random, insinfo -
-random) and per metric (final RG, final average ROUGE-L, BWT): the number of pairs, the
-mean difference, its 95% paired-t interval, a seeded percentile-bootstrap 95% interval
-(10,000 resamples, seed 0), the exact two-sided sign-test p-value, and the power
-analysis: the standard deviation of the paired differences and the number of pairs a
-two-sided paired t-test at alpha = 0.05 needs to detect a 3-point RG difference with 80%
-power at that standard deviation. It reads results.json files only (numpy and scipy, no
-inscl import), so it is also an independent recomputation of the runs' final metrics.
+random) and per metric (final RG, final average ROUGE-L x100, BWT x100), with the paired
+statistics of :mod:`inscl.report.paired` (issue 13 part A): the number of pairs, the mean
+difference, its 95% percentile-bootstrap interval (10,000 resamples, seed 0), the exact
+two-sided sign-test and the Wilcoxon signed-rank p-values, the SD of the paired
+differences, and the power analysis: the number of pairs a two-sided paired t-test at
+alpha = 0.05 needs to detect a 3-point final-RG difference with 80% power at that SD
+(:func:`inscl.report.paired.pairs_needed`, noncentral t).
 """
 
 from __future__ import annotations
@@ -61,47 +61,7 @@ def write_data(out: Path, superni: Path) -> None:
         print(f"SuperNI LLM tags: {len(table)} instructions -> {out / 'superni-tags.json'}")
 
 
-# ---- statistics ---------------------------------------------------------------------------------
-def sign_test_p(diffs: np.ndarray) -> float:
-    """Exact two-sided sign test (zeros dropped)."""
-    pos, neg = int((diffs > 0).sum()), int((diffs < 0).sum())
-    n = pos + neg
-    if n == 0:
-        return 1.0
-    k = min(pos, neg)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
-
-
-def bootstrap_ci(diffs: np.ndarray, seed: int = 0, resamples: int = RESAMPLES) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of the mean (seeded)."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(diffs), size=(resamples, len(diffs)))
-    means = diffs[idx].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def t_ci(diffs: np.ndarray) -> tuple[float, float]:
-    from scipy import stats
-
-    n = len(diffs)
-    if n < 2:
-        return math.nan, math.nan
-    half = stats.t.ppf(0.975, n - 1) * diffs.std(ddof=1) / math.sqrt(n)
-    return float(diffs.mean() - half), float(diffs.mean() + half)
-
-
-def pairs_needed(sd: float, delta: float = DELTA, alpha: float = 0.05, power: float = 0.8) -> int | None:
-    """Smallest n with n >= ((t_{1-a/2, n-1} + t_{power, n-1}) * sd / delta)^2 (paired t-test)."""
-    from scipy import stats
-
-    if not math.isfinite(sd):
-        return None
-    for n in range(2, 100_000):
-        need = ((stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd / delta) ** 2
-        if n >= need:
-            return n
-    return None
+# ---- statistics: inscl.report.paired ----------------------------------------------------------
 
 
 # ---- reading runs ------------------------------------------------------------------------------
@@ -121,6 +81,9 @@ def read_runs(run_dir: Path) -> dict[tuple[str, int], dict[str, dict[str, float]
 
 
 def paired_rows(runs: dict[tuple[str, int], dict[str, dict[str, float]]]) -> list[dict[str, object]]:
+    sys.path.insert(0, str(ROOT / "src"))
+    from inscl.report.paired import paired_stats, pairs_needed
+
     rows = []
     for a, b in COMPARISONS:
         keys = sorted(k for k, v in runs.items() if a in v and b in v)
@@ -129,10 +92,12 @@ def paired_rows(runs: dict[tuple[str, int], dict[str, dict[str, float]]]) -> lis
                           if runs[k][a][metric] is not None and runs[k][b][metric] is not None], dtype=float)
             row: dict[str, object] = {"comparison": f"{a} - {b}", "metric": label, "pairs": len(d)}
             if len(d):
-                sd = float(d.std(ddof=1)) if len(d) > 1 else math.nan
-                row.update(mean=float(d.mean()), sd=sd, t_ci=t_ci(d), boot_ci=bootstrap_ci(d),
-                           sign_p=sign_test_p(d), wins=f"{int((d > 0).sum())}/{int((d < 0).sum())}",
-                           needed=pairs_needed(sd) if metric == "final_rg" else None)
+                st = paired_stats(d)
+                needed = None
+                if metric == "final_rg" and math.isfinite(st.sd) and st.sd > 0:
+                    needed = pairs_needed(st.sd, DELTA)
+                row.update(mean=st.mean, sd=st.sd, boot_ci=(st.ci_low, st.ci_high), sign_p=st.sign_p,
+                           wilcoxon_p=st.wilcoxon_p, wins=f"{st.positive}/{st.negative}", needed=needed)
             rows.append(row)
     return rows
 
@@ -142,19 +107,19 @@ def _f(x: float, digits: int = 2) -> str:
 
 
 def markdown(rows: Sequence[dict[str, object]]) -> str:
-    head = ("| comparison | metric | pairs | mean diff | 95% t-CI | 95% bootstrap CI | sign p | +/- | sd | "
+    head = ("| comparison | metric | pairs | mean diff | 95% bootstrap CI | sign p | Wilcoxon p | +/- | sd of diffs | "
             "pairs for 3 RG pts |")
     lines = [head, "|" + "---|" * 10]
     for r in rows:
         if not r["pairs"]:
             lines.append(f"| {r['comparison']} | {r['metric']} | 0 | | | | | | | |")
             continue
-        t_lo, t_hi = r["t_ci"]  # type: ignore[misc]
-        b_lo, b_hi = r["boot_ci"]  # type: ignore[misc]
-        sd = r["sd"]
+        lo, hi = r["boot_ci"]  # type: ignore[misc]
+        sd = float(r["sd"])  # type: ignore[arg-type]
+        p_w = float(r["wilcoxon_p"])  # type: ignore[arg-type]
         lines.append(f"| {r['comparison']} | {r['metric']} | {r['pairs']} | {_f(r['mean'])} | "  # type: ignore[arg-type]
-                     f"[{_f(t_lo)}, {_f(t_hi)}] | [{_f(b_lo)}, {_f(b_hi)}] | {r['sign_p']:.3f} | {r['wins']} | "
-                     f"{'n/a' if not math.isfinite(sd) else f'{sd:.2f}'} | "  # type: ignore[arg-type]
+                     f"[{_f(lo)}, {_f(hi)}] | {r['sign_p']:.3f} | {'n/a' if not math.isfinite(p_w) else f'{p_w:.3f}'} | "
+                     f"{r['wins']} | {'n/a' if not math.isfinite(sd) else f'{sd:.2f}'} | "
                      f"{r['needed'] if r['needed'] is not None else ''} |")
     return "\n".join(lines) + "\n"
 

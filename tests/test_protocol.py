@@ -253,3 +253,42 @@ def test_runs_are_paired_by_order_and_seed(tmp_path):
     assert len(more) == 8
     new = [ln.split("\t") for ln in (out / "stages.log").read_text().splitlines()][before:]
     assert {ln[4] for ln in new if ln[1] == "trained"} == {"seed=1"}
+
+
+# ---- the many-instruction stream ---------------------------------------------------------------------
+def test_many_instruction_stream(tmp_path):
+    from inscl.data import load_tasks
+    from inscl.demo.stream import (
+        MANY_TASK_NAMES,
+        MANY_TASK_SPECS,
+        generate_many_task,
+        intent_phrasings,
+        write_many_stream,
+    )
+
+    for spec in MANY_TASK_SPECS:
+        for intent in spec.intents:
+            phrasings = intent_phrasings(spec, intent)
+            assert len(phrasings) == len(set(phrasings)) >= 200
+            assert all(p[0].isupper() for p in phrasings)
+    paths = write_many_stream(tmp_path / "a", n_examples=160, seed=0)
+    again = write_many_stream(tmp_path / "b", n_examples=160, seed=0)
+    assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in again]
+    tasks = load_tasks([tmp_path / "a"])
+    assert [t.name for t in tasks] == list(MANY_TASK_NAMES)
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    for t in tasks:
+        counts = collections.Counter(e.instruction for e in t.examples)
+        assert 40 <= len(counts) == manifest["distinct_instructions"][t.name]  # dozens of instructions per task
+        assert counts.most_common(1)[0][1] >= 5 and sum(c == 1 for c in counts.values()) >= 20  # uneven
+    # intents are drawn by their weights and answers follow the intent's rule
+    spec = MANY_TASK_SPECS[0]
+    task = generate_many_task(spec, 400, seed=1)
+    city = [e for e in task.examples if e.output in e.input and e.output[0].isupper()]
+    assert len(city) == 400
+    months = sum(e.output in ("January", "February", "March", "April", "May", "June", "July", "August",
+                              "September", "October", "November", "December") for e in task.examples)
+    assert 0.08 < months / 400 < 0.25  # the month intent has weight 0.15
+    assert generate_many_task(spec, 50, seed=2).examples != generate_many_task(spec, 50, seed=1).examples
+    with pytest.raises(InputError, match="unknown many-instruction task 'nope'"):
+        write_many_stream(tmp_path / "c", tasks=["nope"])
