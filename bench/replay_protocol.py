@@ -134,6 +134,36 @@ def strategy_table(runs: dict[tuple[str, int], dict[str, dict[str, float]]]) -> 
     return "\n".join(lines) + "\n"
 
 
+def replay_composition(run_dir: Path) -> str:
+    """What each strategy replays at the last stage, averaged over the pairs: quotas per previous
+    task (min/max share), distinct instructions among the replayed examples, and for the
+    many-instruction stream, the distinct intents (answer rules) covered."""
+    instr: dict[str, str] = {}
+    for f in sorted((run_dir / "data").glob("*.train.jsonl")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                instr[str(rec["id"])] = rec["instruction"]
+    rows: dict[str, list[tuple[float, float, int, int]]] = {}
+    for plan_file in sorted(run_dir.glob("*/*/seed*/plan.json")):
+        plan = json.loads(plan_file.read_text(encoding="utf-8"))
+        stage = plan["stages"][-1]
+        quotas = [q for q in stage.get("quotas", {}).values()]
+        ids = [i for ids in stage.get("selected", {}).values() for i in ids]
+        if not ids:
+            continue
+        total = sum(quotas) or 1
+        rows.setdefault(plan["strategy"], []).append(
+            (min(quotas) / total, max(quotas) / total, len(ids), len({instr.get(str(i), i) for i in ids})))
+    lines = ["| strategy | pairs | replayed at stage T | smallest / largest task share | distinct instructions |",
+             "|---|---|---|---|---|"]
+    for strategy, vals in sorted(rows.items()):
+        arr = np.array(vals, dtype=float)
+        lines.append(f"| {strategy} | {len(vals)} | {arr[:, 2].mean():.1f} | {arr[:, 0].mean():.2f} / "
+                     f"{arr[:, 1].mean():.2f} | {arr[:, 3].mean():.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -153,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Final RG per run:\n")
         print(strategy_table(runs))
         print(markdown(paired_rows(runs)))
+        print("Replay at the last stage (mean over pairs):\n")
+        print(replay_composition(run_dir))
         if min((r["pairs"] for r in paired_rows(runs)), default=0) < 5:  # type: ignore[type-var]
             print("Note: fewer than 5 pairs for some comparisons: the intervals are wide and the sign test "
                   "cannot reach p < 0.05 (its smallest two-sided p with 5 pairs is 0.0625).\n")
