@@ -33,7 +33,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("smollm2", "tiny"), default="smollm2",
                    help="smollm2: packaged SmolLM2-135M-Instruct (default); tiny: a from-scratch tiny Llama")
     p.add_argument("--seeds", type=_seeds, default=[0], metavar="0[,1,...]", help="training seeds (default 0)")
-    p.add_argument("--steps", type=int, metavar="N", help="optimiser steps per stage (smollm2: 12, --quick 4; tiny: 40)")
+    p.add_argument("--steps", type=int, metavar="N", help="optimiser steps of stage 1 (smollm2: 12, --quick 4; tiny: 40); later stages train their whole "
+                   "mixture for the same number of epochs")
     p.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/demo[-tiny][-quick])")
     p.add_argument("--quick", action="store_true", help="3 tasks, fewer examples and steps (a smoke test)")
     p.add_argument("--write-data", type=Path, metavar="DIR",

@@ -50,7 +50,7 @@ class DemoSettings:
 
     model: str = "smollm2"          # smollm2 | tiny
     seeds: list[int] = field(default_factory=lambda: [0])
-    steps: int | None = None        # optimiser steps per stage (smollm2: 12, quick 4; tiny: 40)
+    steps: int | None = None        # optimiser steps of stage 1 (smollm2: 12, quick 4; tiny: 40); later stages: same epochs
     out: Path | None = None         # default runs/demo[-tiny][-quick]
     quick: bool = False
     data_seed: int = 0
@@ -107,8 +107,10 @@ def experiment_dict(settings: DemoSettings, data_dir: Path) -> dict[str, Any]:
         "finetune": ({"mode": "full"} if settings.model == "tiny" else
                      {"mode": "lora", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0,
                       "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}),
-        "optim": {"max_steps": settings.steps, "lr": settings.lr, "schedule": "constant", "warmup_ratio": 0.0,
-                  "batch_size": 4},
+        # --steps is stage 1's step count; every later stage trains its whole mixture (task +
+        # replay) for the same number of epochs (the runner never drops part of a mixture).
+        "optim": {"epochs": settings.steps * 4 / max(1, n - (settings.test_per_task or 10)), "lr": settings.lr,
+                  "schedule": "constant", "warmup_ratio": 0.0, "batch_size": 4},
         "prompt": {"max_prompt_tokens": 48, "max_target_tokens": 12},
         "data": {"source": [str(data_dir)], "order": list(settings.tasks),
                  "test_fraction": max(0.05, min(0.5, (settings.test_per_task or 10) / n)),
