@@ -44,6 +44,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the replay selection (default 0)")
     p.add_argument("--distribution", choices=("real", "uniform"), default="real",
                    help="instruction weights in the Wasserstein distance (default real)")
+    p.add_argument("--distance", choices=("auto", "exact", "sparse", "sinkhorn"), default="auto",
+                   help="Wasserstein solver: exact (dense cost matrix, ~48 bytes per pair of instructions), "
+                        "sparse (nearest-neighbour candidate graph, memory linear in the instructions, with an "
+                        "error bound), sinkhorn, or auto (default: exact up to --max-exact instructions per "
+                        "task, else sparse)")
+    p.add_argument("--max-exact", type=int, default=2000, metavar="N",
+                   help="largest task (distinct instructions) solved exactly under --distance auto (default 2000)")
+    p.add_argument("--neighbors", type=int, default=16, metavar="K",
+                   help="candidate edges per instruction of the sparse solver (default 16)")
     emb = p.add_mutually_exclusive_group()
     emb.add_argument("--embeddings", type=Path, metavar="FILE",
                      help="precomputed instruction embeddings (.npz with texts/embeddings, or JSONL)")
@@ -69,8 +78,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Runs ``inscl plan``; raises :class:`InputError` for any user-fixable problem."""
     from inscl.data import load_tasks
-    from inscl.data.export import write_plan
-    from inscl.replay.planner import PlannerConfig, plan_stream
 
     if args.strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {args.strategy!r}; valid strategies: {', '.join(STRATEGIES)}",
@@ -82,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"must be >= 0, got {args.seed}", field="--seed")
     if args.split_seed < 0:
         raise InputError(f"must be >= 0, got {args.split_seed}", field="--split-seed")
+    if args.max_exact < 1:
+        raise InputError(f"must be >= 1, got {args.max_exact}", field="--max-exact")
+    if args.neighbors < 1:
+        raise InputError(f"must be >= 1, got {args.neighbors}", field="--neighbors")
     if not 0.0 <= args.test_fraction < 1.0:
         raise InputError(f"must be in [0, 1), got {args.test_fraction}", field="--test-fraction")
     if strategy.needs_tags and args.tags is None and args.tagger is None:
@@ -103,8 +114,13 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"task {task.name!r} has no training examples", field="--tasks",
                              path=(task.metadata.get("source_files") or [None])[0])
 
+    # Heavy imports (POT, scikit-learn, the encoders) only once the data is known to be good.
+    from inscl.data.export import write_plan
+    from inscl.replay.planner import PlannerConfig, plan_stream
+
     config = PlannerConfig(strategy=strategy.name, budget=args.budget, seed=args.seed,
-                           distribution=args.distribution)
+                           distribution=args.distribution, wasserstein=args.distance, max_exact=args.max_exact,
+                           n_neighbors=args.neighbors)
     encoder = _encoder(args, strategy, cache_dir, progress)
     tag_encoder = _tag_encoder(args, encoder, cache_dir, progress) if strategy.needs_tags else None
     tag_source = _tags(args, cache_dir, progress) if strategy.needs_tags else None

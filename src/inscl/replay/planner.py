@@ -18,6 +18,7 @@ import hashlib
 import logging
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -32,17 +33,18 @@ from inscl.replay.distance import Wasserstein, instruction_distribution, wassers
 from inscl.replay.insinfo import insinfo_scores
 from inscl.replay.quotas import dynamic_quotas, fixed_quotas
 from inscl.replay.strategies import STRATEGIES, Strategy
-from inscl.replay.tags import canonicalize_instruction_tags
+from inscl.replay.tags import TagMerger, normalize_tag
 
 if TYPE_CHECKING:  # the packages' __init__ load models' dependencies; the planner only needs the protocols
     from inscl.encoders.base import Encoder
     from inscl.taggers.base import Tagger
 
-__all__ = ["BudgetWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "example_text", "plan_stream"]
+__all__ = ["BudgetWarning", "DistanceWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "example_text", "plan_stream"]
 
 log = logging.getLogger(__name__)
 
-PLAN_FORMAT_VERSION = 1
+# 2: stages record distance_methods and distance_bounds per previous task (docs/planner.md).
+PLAN_FORMAT_VERSION = 2
 
 
 class BudgetWarning(UserWarning):
@@ -65,12 +67,16 @@ class PlannerConfig:
         ``"real"`` weighs an instruction by its share of the task's examples,
         ``"uniform"`` weighs the distinct instructions equally.
     wasserstein:
-        ``"exact"`` (POT ``emd2``), ``"sinkhorn"``, or ``"auto"`` (exact when both tasks
-        have at most ``max_exact`` distinct instructions).
+        ``"exact"`` (POT ``emd2`` on the dense cost matrix), ``"sparse"`` (network
+        simplex on a nearest-neighbour candidate graph, memory linear in the number of
+        instructions, with an error bound), ``"sinkhorn"``, or ``"auto"`` (exact when
+        both tasks have at most ``max_exact`` distinct instructions, else sparse).
     max_exact:
         Size limit of the exact solver under ``"auto"``.
     sinkhorn_reg:
         Entropic regularisation of the Sinkhorn solver.
+    n_neighbors:
+        Candidate edges per instruction of the sparse solver.
     dbscan_eps, dbscan_min_samples:
         DBSCAN parameters (cosine distance) for merging near-synonym tags.
     """
@@ -82,6 +88,7 @@ class PlannerConfig:
     wasserstein: str = "auto"
     max_exact: int = 2000
     sinkhorn_reg: float = 0.01
+    n_neighbors: int = 16
     dbscan_eps: float = 0.1
     dbscan_min_samples: int = 5
 
@@ -92,14 +99,16 @@ class PlannerConfig:
         _check_int(self.budget, "budget", 0)
         _check_int(self.seed, "seed", 0)
         _check_choice(self.distribution, "distribution", ("real", "uniform"))
-        _check_choice(self.wasserstein, "wasserstein", ("auto", "exact", "sinkhorn"))
+        _check_choice(self.wasserstein, "wasserstein", ("auto", "exact", "sparse", "sinkhorn"))
         _check_int(self.max_exact, "max_exact", 1)
+        _check_int(self.n_neighbors, "n_neighbors", 1)
         _check_float(self.sinkhorn_reg, "sinkhorn_reg", low=0.0, high=None)
         # Cosine distances live in [0, 2].
         _check_float(self.dbscan_eps, "dbscan_eps", low=0.0, high=2.0)
         _check_int(self.dbscan_min_samples, "dbscan_min_samples", 1)
         self.budget, self.seed = int(self.budget), int(self.seed)
         self.max_exact, self.dbscan_min_samples = int(self.max_exact), int(self.dbscan_min_samples)
+        self.n_neighbors = int(self.n_neighbors)
         self.sinkhorn_reg = float(self.sinkhorn_reg)
         self.dbscan_eps = float(self.dbscan_eps)
 
@@ -140,6 +149,8 @@ class StagePlan:
     selected: dict[str, list[str]] = field(default_factory=dict)
     replay: list[Example] = field(default_factory=list)
     wasserstein_method: str | None = None
+    distance_methods: dict[str, str] = field(default_factory=dict)
+    distance_bounds: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def replay_total(self) -> int:
@@ -151,7 +162,9 @@ class StagePlan:
                 "available": dict(self.available), "distances": dict(self.distances),
                 "insinfo": {t: dict(s) for t, s in self.insinfo.items()},
                 "selected": {t: list(ids) for t, ids in self.selected.items()},
-                "wasserstein_method": self.wasserstein_method, "replay_total": self.replay_total}
+                "wasserstein_method": self.wasserstein_method,
+                "distance_methods": dict(self.distance_methods), "distance_bounds": dict(self.distance_bounds),
+                "replay_total": self.replay_total}
 
 
 def example_text(example: Example) -> str:
@@ -223,7 +236,9 @@ class ReplayPlanner:
         self._distances: dict[tuple[str, str], Wasserstein] = {}
         # Per registered task (names are unique): what every later stage reuses.
         self._task_instructions: dict[str, list[str]] = {}
-        self._task_distributions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._task_distributions: dict[str, Any] = {}
+        self._normalised: dict[str, list[str]] = {}
+        self._tag_merger: TagMerger | None = None
 
     # ----------------------------------------------------------------------------------
     @property
@@ -250,6 +265,7 @@ class ReplayPlanner:
             self._task_distributions.pop(task.name, None)
             for key in [k for k in self._distances if task.name in k]:
                 del self._distances[key]
+            self._tag_merger = None  # it may hold the failed task's tags; rebuilt from scratch if needed
             raise
         self.stages.append(stage)
         return stage
@@ -287,10 +303,14 @@ class ReplayPlanner:
         rule = self.strategy.quotas
         stage.available = {p.name: len(p) for p in previous}
         if rule == "dynamic":
+            self._check_distance_memory(previous, task)
             results = {p.name: self._distance(p, task) for p in previous}
             stage.distances = {name: float(w.value) for name, w in results.items()}
+            stage.distance_methods = {name: w.method for name, w in results.items()}
+            stage.distance_bounds = {name: w.error_bound for name, w in results.items()}
             methods = sorted({w.method for w in results.values()})
             stage.wasserstein_method = methods[0] if len(methods) == 1 else "mixed"
+            _warn_if_mixed_bias(task.name, results)
         stage.quotas = self._quotas(rule, stage.available, stage.distances, index)
         scores: dict[str, float] = {}
         if self.strategy.selector == "insinfo":
@@ -318,12 +338,66 @@ class ReplayPlanner:
     def _instruction_matrix(self, task: Task) -> np.ndarray:
         return self._encoder.encode(self._instructions(task))
 
-    def _distribution(self, task: Task) -> tuple[np.ndarray, np.ndarray]:
-        """The task's instruction embeddings and their weights (config.distribution)."""
+    def _distribution(self, task: Task) -> Any:
+        """The task's instruction measure, prepared for its solver (cached per task).
+
+        Dense solvers get ``(unit rows float64, weights)``; the sparse solver a
+        :class:`~inscl.replay.sparse_ot.PointIndex` (float32, k-means cells). Instructions
+        are encoded in chunks and not memoised, so only this one copy is kept.
+        """
         if task.name not in self._task_distributions:
             texts, weights = instruction_distribution(task, self.config.distribution)
-            self._task_distributions[task.name] = (self._encoder.encode(texts), weights)
+            x = self._encode_chunked(texts)
+            if self._solver(len(texts)) == "sparse":
+                from inscl.replay.sparse_ot import PointIndex
+
+                keep = weights > 0
+                self._task_distributions[task.name] = PointIndex.build(x[keep], weights[keep], seed=self.config.seed)
+            else:
+                self._task_distributions[task.name] = (x, weights)
         return self._task_distributions[task.name]
+
+    def _encode_chunked(self, texts: list[str], chunk: int = 8192) -> np.ndarray:
+        out: np.ndarray | None = None
+        for start in range(0, len(texts), chunk):
+            part = np.asarray(self.encoder.encode(texts[start:start + chunk]), dtype=np.float32)
+            if part.ndim != 2 or part.shape[0] != len(texts[start:start + chunk]):
+                raise ValueError(f"encoder {self.encoder.id!r} returned shape {part.shape} for "
+                                 f"{len(texts[start:start + chunk])} texts")
+            if out is None:
+                out = np.empty((len(texts), part.shape[1]), dtype=np.float32)
+            out[start:start + len(part)] = part
+        assert out is not None
+        return out
+
+    def _solver(self, n: int) -> str:
+        """The solver a task of ``n`` distinct instructions gets (the same for all its pairs)."""
+        c = self.config
+        if c.wasserstein == "auto":
+            return "exact" if n <= c.max_exact else "sparse"
+        return c.wasserstein
+
+    def _check_distance_memory(self, previous: list[Task], task: Task) -> None:
+        """A dense solver that would not fit is an :class:`InputError` before anything is computed."""
+        from inscl.replay.distance import MemoryLimitError, available_memory, memory_needed
+
+        n = len(task.instruction_counts())
+        for p in previous:
+            if (p.name, task.name) in self._distances:
+                continue
+            m = len(p.instruction_counts())
+            method = self._pair_solver(m, n)
+            if method == "sparse":
+                continue
+            needed = memory_needed(method, m, n)
+            if needed >= (64 << 20) and needed > available_memory():
+                err = MemoryLimitError(method, m, n, needed, available_memory())
+                raise InputError(f"tasks {p.name!r} and {task.name!r}: {err}; use --distance sparse "
+                                 f"(or auto)", field="--distance")
+
+    def _pair_solver(self, n: int, m: int) -> str:
+        a, b = self._solver(n), self._solver(m)
+        return "sparse" if "sparse" in (a, b) else a
 
     def _quotas(self, rule: str, available: dict[str, int], distances: dict[str, float],
                 index: int) -> dict[str, int]:
@@ -355,16 +429,41 @@ class ReplayPlanner:
         key = (a.name, b.name)
         if key not in self._distances:
             c = self.config
-            (xa, wa), (xb, wb) = self._distribution(a), self._distribution(b)
-            self._distances[key] = wasserstein(xa, wa, xb, wb, method=c.wasserstein, max_exact=c.max_exact,
-                                               reg=c.sinkhorn_reg)
+            da, db = self._distribution(a), self._distribution(b)
+            if self._pair_solver(len(a.instruction_counts()), len(b.instruction_counts())) == "sparse":
+                from inscl.replay.sparse_ot import PointIndex, sparse_wasserstein
+
+                ia = da if isinstance(da, PointIndex) else PointIndex.build(da[0], da[1][da[1] > 0])
+                ib = db if isinstance(db, PointIndex) else PointIndex.build(db[0], db[1][db[1] > 0])
+                self._distances[key] = sparse_wasserstein(ia, ib, n_neighbors=c.n_neighbors)
+            else:
+                (xa, wa), (xb, wb) = da, db
+                self._distances[key] = wasserstein(xa, wa, xb, wb, method=c.wasserstein, max_exact=c.max_exact,
+                                                   reg=c.sinkhorn_reg)
         return self._distances[key]
 
     def _insinfo(self, tasks: Sequence[Task]) -> dict[str, float]:
+        """InsInfo over the instructions of ``tasks``; tags are normalised once per instruction and
+        merged incrementally (:class:`~inscl.replay.tags.TagMerger`): a stage embeds and searches
+        only the tags it brings, with the clusters a full DBSCAN would give."""
         instructions = list(dict.fromkeys(s for t in tasks for s in self._instructions(t)))
         raw = self._tags_for(instructions)
-        canonical = canonicalize_instruction_tags(raw, self._tag_encoder, eps=self.config.dbscan_eps,
+        for s in instructions:
+            if s not in self._normalised:
+                tags = raw[s]
+                if isinstance(tags, str):
+                    raise TypeError(f"tags of instruction {s[:60]!r} must be a list of strings, got a string")
+                self._normalised[s] = list(dict.fromkeys(t for t in map(normalize_tag, tags) if t))
+        normalised = {s: self._normalised[s] for s in instructions}
+        merger = self._tag_merger
+        if merger is None:
+            encoder = getattr(self._tag_encoder, "inner", self._tag_encoder)  # no second copy of the vectors
+            merger = self._tag_merger = TagMerger(encoder, eps=self.config.dbscan_eps,
                                                   min_samples=self.config.dbscan_min_samples)
+        merger.add([t for tags in normalised.values() for t in tags])
+        frequency = Counter(t for tags in normalised.values() for t in tags)
+        names = merger.names(frequency)
+        canonical = {s: list(dict.fromkeys(names[t] for t in tags)) for s, tags in normalised.items()}
         return dict(insinfo_scores(canonical))
 
     def _tags_for(self, instructions: list[str]) -> dict[str, list[str]]:
@@ -420,6 +519,24 @@ def plan_stream(tasks: Iterable[Task], config: PlannerConfig, encoder: Encoder,
     for task in tqdm(tasks, desc="planning", unit="stage", disable=not planner.progress):
         planner.add_task(task)
     return planner
+
+
+class DistanceWarning(UserWarning):
+    """A stage's distances come from estimators whose error could reorder them."""
+
+
+def _warn_if_mixed_bias(task: str, results: Mapping[str, Wasserstein]) -> None:
+    """Warns when pairs of one stage use different solvers and a bound exceeds the gap between two distances."""
+    if len({w.method for w in results.values()}) < 2:
+        return
+    values = sorted(w.value for w in results.values())
+    gaps = [b - a for a, b in zip(values, values[1:]) if b > a]
+    worst = max((w.error_bound or 0.0) for w in results.values())
+    if gaps and worst > min(gaps):
+        warnings.warn(f"stage of task {task}: distances mix solvers ({', '.join(sorted({w.method for w in results.values()}))}) "
+                      f"and an error bound ({worst:.3g}) exceeds the smallest gap between distances "
+                      f"({min(gaps):.3g}); pass --distance sparse to use one solver for every pair",
+                      DistanceWarning, stacklevel=4)
 
 
 def _warn(message: str) -> None:
