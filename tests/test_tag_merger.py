@@ -8,6 +8,7 @@ thing the merger must reproduce.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 
@@ -68,7 +69,7 @@ def check_stream(per_instruction: list[list[str]], stages: int, eps: float, min_
     encoder = HashingEncoder()
     merger = TagMerger(encoder, eps=eps, min_samples=min_samples)
     bounds = np.linspace(0, len(per_instruction), stages + 1).astype(int)
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         merger.add([t for tags in per_instruction[lo:hi] for t in tags])
         seen = list(dict.fromkeys(t for tags in per_instruction[:hi] for t in tags))
         assert merger.tags == seen

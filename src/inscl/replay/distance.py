@@ -38,7 +38,7 @@ import numpy as np
 if "torch" not in sys.modules:
     for _backend in ("PYTORCH", "JAX", "CUPY", "TENSORFLOW"):
         os.environ.setdefault(f"POT_BACKEND_DISABLE_{_backend}", "1")
-import ot  # noqa: E402
+import ot
 
 from inscl.data.task import Task
 

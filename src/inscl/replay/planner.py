@@ -15,6 +15,7 @@ never changes an earlier stage, and the same seed gives the same plan.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import sys
 import warnings
@@ -530,7 +531,7 @@ def _warn_if_mixed_bias(task: str, results: Mapping[str, Wasserstein]) -> None:
     if len({w.method for w in results.values()}) < 2:
         return
     values = sorted(w.value for w in results.values())
-    gaps = [b - a for a, b in zip(values, values[1:]) if b > a]
+    gaps = [b - a for a, b in itertools.pairwise(values) if b > a]
     worst = max((w.error_bound or 0.0) for w in results.values())
     if gaps and worst > min(gaps):
         warnings.warn(f"stage of task {task}: distances mix solvers ({', '.join(sorted({w.method for w in results.values()}))}) "
