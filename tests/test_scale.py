@@ -51,17 +51,23 @@ def write_alpaca_tasks(folder: Path, n: int) -> list[Path]:
     return paths
 
 
-@pytest.mark.slow
 def test_exact_distance_that_cannot_fit_is_an_input_error(tmp_path, capsys):
-    # 2 x 40,000 distinct instructions: the dense exact solver would need 48 * 32,000^2 bytes
-    # (train splits), about 46 GB -- more than this machine has.
-    write_alpaca_tasks(tmp_path, 40_000)
+    # 2 x 2,500 distinct instructions (2,000 in each train split): the dense exact solver
+    # would need 48 * 2,000^2 bytes = 0.18 GB, over the 0.1 GB allowed.
+    write_alpaca_tasks(tmp_path, 2500)
     out = tmp_path / "plan"
     code = main(["-q", "plan", "--tasks", str(tmp_path), "--strategy", "inscl", "--encoder", "hashing",
-                 "--tagger", "offline", "--distance", "exact", "--cache-dir", str(tmp_path / "cache"),
-                 "--out", str(out)])
+                 "--tagger", "offline", "--distance", "exact", "--max-memory", "0.1",
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "field '--distance'" in err[0] and "would need" in err[0]
     assert "use --distance sparse" in err[0]
     assert not out.exists()
+    # The sparse solver plans the same stream within that limit.
+    code = main(["-q", "plan", "--tasks", str(tmp_path), "--strategy", "inscl", "--encoder", "hashing",
+                 "--tagger", "offline", "--distance", "auto", "--max-exact", "1000", "--max-memory", "0.1",
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    assert code == 0
+    stage = json.loads((out / "plan.json").read_text())["stages"][1]
+    assert stage["distance_methods"] == {"t0": "sparse"} and stage["distance_bounds"]["t0"] is not None

@@ -53,6 +53,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="largest task (distinct instructions) solved exactly under --distance auto (default 2000)")
     p.add_argument("--neighbors", type=int, default=16, metavar="K",
                    help="candidate edges per instruction of the sparse solver (default 16)")
+    p.add_argument("--max-memory", type=float, metavar="GB",
+                   help="memory one exact/Sinkhorn distance may take; a larger one is refused up front "
+                        "(default: the memory available)")
     emb = p.add_mutually_exclusive_group()
     emb.add_argument("--embeddings", type=Path, metavar="FILE",
                      help="precomputed instruction embeddings (.npz with texts/embeddings, or JSONL)")
@@ -93,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"must be >= 1, got {args.max_exact}", field="--max-exact")
     if args.neighbors < 1:
         raise InputError(f"must be >= 1, got {args.neighbors}", field="--neighbors")
+    if args.max_memory is not None and not args.max_memory > 0:
+        raise InputError(f"must be > 0, got {args.max_memory}", field="--max-memory")
     if not 0.0 <= args.test_fraction < 1.0:
         raise InputError(f"must be in [0, 1), got {args.test_fraction}", field="--test-fraction")
     if strategy.needs_tags and args.tags is None and args.tagger is None:
@@ -120,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = PlannerConfig(strategy=strategy.name, budget=args.budget, seed=args.seed,
                            distribution=args.distribution, wasserstein=args.distance, max_exact=args.max_exact,
-                           n_neighbors=args.neighbors)
+                           n_neighbors=args.neighbors, max_memory_gb=args.max_memory)
     encoder = _encoder(args, strategy, cache_dir, progress)
     tag_encoder = _tag_encoder(args, encoder, cache_dir, progress) if strategy.needs_tags else None
     tag_source = _tags(args, cache_dir, progress) if strategy.needs_tags else None

@@ -78,6 +78,10 @@ class PlannerConfig:
         Entropic regularisation of the Sinkhorn solver.
     n_neighbors:
         Candidate edges per instruction of the sparse solver.
+    max_memory_gb:
+        Memory the dense solvers (exact, Sinkhorn) may take for one pair; a pair that
+        would need more is refused before anything is computed. ``None``: the memory
+        available when the stage starts.
     dbscan_eps, dbscan_min_samples:
         DBSCAN parameters (cosine distance) for merging near-synonym tags.
     """
@@ -90,6 +94,7 @@ class PlannerConfig:
     max_exact: int = 2000
     sinkhorn_reg: float = 0.01
     n_neighbors: int = 16
+    max_memory_gb: float | None = None
     dbscan_eps: float = 0.1
     dbscan_min_samples: int = 5
 
@@ -103,6 +108,9 @@ class PlannerConfig:
         _check_choice(self.wasserstein, "wasserstein", ("auto", "exact", "sparse", "sinkhorn"))
         _check_int(self.max_exact, "max_exact", 1)
         _check_int(self.n_neighbors, "n_neighbors", 1)
+        if self.max_memory_gb is not None:
+            _check_float(self.max_memory_gb, "max_memory_gb", low=0.0, high=None)
+            self.max_memory_gb = float(self.max_memory_gb)
         _check_float(self.sinkhorn_reg, "sinkhorn_reg", low=0.0, high=None)
         # Cosine distances live in [0, 2].
         _check_float(self.dbscan_eps, "dbscan_eps", low=0.0, high=2.0)
@@ -383,6 +391,8 @@ class ReplayPlanner:
         from inscl.replay.distance import MemoryLimitError, available_memory, memory_needed
 
         n = len(task.instruction_counts())
+        gb = self.config.max_memory_gb
+        limit = int(gb * 2**30) if gb is not None else None
         for p in previous:
             if (p.name, task.name) in self._distances:
                 continue
@@ -391,8 +401,9 @@ class ReplayPlanner:
             if method == "sparse":
                 continue
             needed = memory_needed(method, m, n)
-            if needed >= (64 << 20) and needed > available_memory():
-                err = MemoryLimitError(method, m, n, needed, available_memory())
+            cap = limit if limit is not None else (available_memory() if needed >= (64 << 20) else needed)
+            if needed > cap:
+                err = MemoryLimitError(method, m, n, needed, cap)
                 raise InputError(f"tasks {p.name!r} and {task.name!r}: {err}; use --distance sparse "
                                  f"(or auto)", field="--distance")
 

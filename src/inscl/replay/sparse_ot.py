@@ -245,7 +245,7 @@ def _solve(a: PointIndex, b: PointIndex, i: np.ndarray, j: np.ndarray,
 
 
 def _lower_bound(q: PointIndex, ix: PointIndex, probes: np.ndarray | None, f: np.ndarray, g: np.ndarray,
-                 tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 tol: float, per_row: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``f'_i <= min(f_i, min_j c_ij - g_j)`` per query, and the violating edges of probed cells
     (query, point, similarity)."""
     len(ix.means)
@@ -273,9 +273,14 @@ def _lower_bound(q: PointIndex, ix: PointIndex, probes: np.ndarray | None, f: np
         sims += g32[pts][None, :]
         # A query probes a cell once, so ``who`` has no repeats.
         bound[who] = np.minimum(bound[who], 1.0 - sims.max(axis=1).astype(np.float64))
-        bad = sims > (1.0 + tol - f[who]).astype(np.float32)[:, None]
-        if bad.any():
-            r, col = np.nonzero(bad)
+        limit = (1.0 + tol - f[who]).astype(np.float32)[:, None]
+        if per_row is not None and per_row < len(pts):  # only each row's most violated pairs
+            top = np.argpartition(-sims, per_row - 1, axis=1)[:, :per_row]
+            r, k = np.nonzero(np.take_along_axis(sims, top, axis=1) > limit)
+            col = top[r, k]
+        else:
+            r, col = np.nonzero(sims > limit)
+        if len(r):
             add_i.append(who[r])
             add_j.append(pts[col])
             add_s.append(sims[r, col] - g32[pts[col]])
@@ -289,7 +294,7 @@ def _lower_bound(q: PointIndex, ix: PointIndex, probes: np.ndarray | None, f: np
 #: exact (error_bound ~ 0) after at most ``rounds`` re-solves; above it the probed share shrinks.
 EXHAUSTIVE_PAIRS = 25_000_000
 #: Cells searched per point above EXHAUSTIVE_PAIRS.
-N_PROBE = 8
+N_PROBE = 16
 # Stop re-solving once the bound certifies this relative accuracy.
 _CERTIFIED = 1e-4
 
@@ -327,7 +332,8 @@ def sparse_wasserstein(a: PointIndex, b: PointIndex, n_neighbors: int = 16, n_pr
     ``exhaustive`` (default: ``n m <= EXHAUSTIVE_PAIRS``): every pair is searched, the
     candidates are exact nearest neighbours, violated dual constraints are added back (up
     to ``rounds`` re-solves) until the bound certifies 1e-4 relative accuracy. Otherwise
-    ``n_probe`` cells are searched per point, the network simplex runs once and the
+    ``n_probe`` cells are searched per point, the ``n_neighbors`` most violated pairs per
+    point of the probed cells are added once and the problem solved again; the final
     bound comes from the cells' radii alone (cheap, rigorous, loose). ``value`` is the
     cost of a feasible plan (``>= W1`` up to float32 rounding, ~1e-7); ``error_bound`` is
     ``value - L`` for a dual lower bound ``L <= W1``. Memory: ``O((n + m) (n_neighbors +
@@ -340,14 +346,17 @@ def sparse_wasserstein(a: PointIndex, b: PointIndex, n_neighbors: int = 16, n_pr
     m = len(b)
     if exhaustive:
         a, b = a.flat(), b.flat()
-        probes = np.zeros((len(a), 1), dtype=np.int64)
+        pa = pb = np.zeros((len(a), 1), dtype=np.int64)
         i1, j1, s1 = _exhaustive_candidates(a, b, n_neighbors)
         i2 = j2 = np.zeros(0, dtype=np.int64)
         s2 = np.zeros(0, dtype=np.float32)
+        per_row = None
     else:
-        rounds = 0
-        i1, j1, s1 = _candidates(a, b, _probes(a, b, n_probe), n_neighbors)
-        j2, i2, s2 = _candidates(b, a, _probes(b, a, n_probe), n_neighbors)
+        rounds = min(rounds, 1)
+        pa, pb = _probes(a, b, n_probe), _probes(b, a, n_probe)
+        i1, j1, s1 = _candidates(a, b, pa, n_neighbors)
+        j2, i2, s2 = _candidates(b, a, pb, n_neighbors)
+        per_row = n_neighbors
     i3, j3 = _staircase(a, b)
     keys, costs = _edges(np.concatenate([i1 * m + j1, i2 * m + j2]), np.concatenate([s1, s2]))
     stair = np.setdiff1d(i3 * m + j3, keys)
@@ -355,9 +364,15 @@ def sparse_wasserstein(a: PointIndex, b: PointIndex, n_neighbors: int = 16, n_pr
     tol, margin = 1e-6, 1e-5  # float32 similarities: violations below tol are noise; margin covers rounding
     for step in range(rounds + 1):
         value, f, g = _solve(a, b, keys // m, keys % m, costs)
-        fa, add_i, add_j, add_s = _lower_bound(a, b, probes if exhaustive else None, f, g, tol)
+        last = step == rounds
+        # Probing mode, last solve: the cheap radius bound only (no pass over the probed cells).
+        fa, add_i, add_j, add_s = _lower_bound(a, b, pa if (exhaustive or not last) else None, f, g, tol, per_row)
         lower = float(a.weights @ fa + b.weights @ g)
-        if step == rounds or value - lower + margin <= _CERTIFIED * max(value, 1e-3):
+        if not exhaustive and not last:  # the other side probes other pairs
+            _, add_j2, add_i2, add_s2 = _lower_bound(b, a, pb, g, f, tol, per_row)
+            add_i, add_j = np.concatenate([add_i, add_i2]), np.concatenate([add_j, add_j2])
+            add_s = np.concatenate([add_s, add_s2])
+        if last or value - lower + margin <= _CERTIFIED * max(value, 1e-3):
             break
         new, new_s = _edges(add_i * m + add_j, add_s)
         fresh = ~np.isin(new, keys)

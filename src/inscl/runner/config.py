@@ -160,7 +160,9 @@ class ReplayConfig:
     tag_encoder: str | None = None  # encoder for DBSCAN tag merging (default: the instruction encoder)
     cache_dir: str | None = None  # encoder/tagger caches; default OUTPUT/cache
     distribution: str = "real"
-    wasserstein: str = "auto"
+    wasserstein: str = "auto"  # auto | exact | sparse | sinkhorn (PlannerConfig.wasserstein)
+    max_exact: int = 2000
+    n_neighbors: int = 16
     dbscan_eps: float = 0.1
     dbscan_min_samples: int = 5
 
@@ -184,7 +186,10 @@ class ReplayConfig:
                                             and len(self.tagger.split(":", 1)) == 2 and self.tagger.split(":", 1)[1]),
                f"{p}.tagger", f"must be offline | offline:ENCODER | openai:MODEL | local:PATH, got {self.tagger!r}")
         _check(self.distribution in ("real", "uniform"), f"{p}.distribution", "must be real|uniform")
-        _check(self.wasserstein in ("auto", "exact", "sinkhorn"), f"{p}.wasserstein", "must be auto|exact|sinkhorn")
+        _check(self.wasserstein in ("auto", "exact", "sparse", "sinkhorn"), f"{p}.wasserstein",
+               "must be auto|exact|sparse|sinkhorn")
+        _check(self.max_exact >= 1, f"{p}.max_exact", "must be >= 1")
+        _check(self.n_neighbors >= 1, f"{p}.n_neighbors", "must be >= 1")
         _check(self.dbscan_eps > 0, f"{p}.dbscan_eps", "must be > 0")
         _check(self.dbscan_min_samples >= 1, f"{p}.dbscan_min_samples", "must be >= 1")
 

@@ -129,7 +129,8 @@ def _planner_for(config: ExperimentConfig, strategy: str, seed: int, cache: Path
 
     r = config.replay
     pc = PlannerConfig(strategy=strategy, budget=r.budget, seed=seed, distribution=r.distribution,
-                       wasserstein=r.wasserstein, dbscan_eps=r.dbscan_eps, dbscan_min_samples=r.dbscan_min_samples)
+                       wasserstein=r.wasserstein, max_exact=r.max_exact, n_neighbors=r.n_neighbors,
+                       dbscan_eps=r.dbscan_eps, dbscan_min_samples=r.dbscan_min_samples)
     encoder = make_encoder(r.encoder, cache_dir=cache / "embeddings", progress=progress)
     tag_encoder = make_encoder(r.tag_encoder, cache_dir=cache / "embeddings", progress=progress) \
         if r.tag_encoder else None
