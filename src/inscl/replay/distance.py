@@ -29,18 +29,27 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-# POT imports every array backend it finds (torch: ~1.5 s) unless told not to; inscl
-# only hands it numpy arrays. setdefault: a user who wants the backend can still have it.
-if "torch" not in sys.modules:
-    for _backend in ("PYTORCH", "JAX", "CUPY", "TENSORFLOW"):
-        os.environ.setdefault(f"POT_BACKEND_DISABLE_{_backend}", "1")
-import ot
-
 from inscl.data.task import Task
+
+
+def pot() -> Any:
+    """POT, imported on first use (it pulls in scikit-learn and networkx: ~1 s of start-up).
+
+    POT also imports every array backend it finds (torch: another ~1.5 s) unless told not
+    to; inscl only hands it numpy arrays. setdefault: a user who wants a backend can still
+    have it, and a process that already imported torch keeps it.
+    """
+    if "ot" not in sys.modules and "torch" not in sys.modules:
+        for backend in ("PYTORCH", "JAX", "CUPY", "TENSORFLOW"):
+            os.environ.setdefault(f"POT_BACKEND_DISABLE_{backend}", "1")
+    import ot
+
+    return ot
+
 
 __all__ = ["ConvergenceError", "MemoryLimitError", "Wasserstein", "cosine_cost", "instruction_distribution",
            "memory_needed", "resolve_method", "wasserstein"]
@@ -245,7 +254,7 @@ def _exact(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
     num_iter = max(1_000_000, 10 * len(a) * len(b))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # reported below via result_code
-        value, log = ot.emd2(a, b, cost, numItermax=num_iter, log=True)
+        value, log = pot().emd2(a, b, cost, numItermax=num_iter, log=True)
     if log.get("result_code", 1) != 1:
         raise ConvergenceError(f"exact Wasserstein solver stopped before optimality: {log.get('warning')} "
                                f"({len(a)} x {len(b)} points, numItermax={num_iter})")

@@ -20,8 +20,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from inscl.data.task import Example, Task
 
@@ -250,6 +248,10 @@ def _draw(task: Task, instructions: Sequence[str], counts: np.ndarray, rng: np.r
 
 def _prototypes(emb: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
     """Row indices nearest to the centres of a k-means with ``k`` clusters, all distinct."""
+    # Imported here: the default (InsInfo) path never loads scikit-learn's clustering.
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
     seed = int(rng.integers(0, 2**31 - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate points: fewer distinct clusters

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inscl.replay.distance import ConvergenceError, Wasserstein, ot
+from inscl.replay.distance import ConvergenceError, Wasserstein, pot
 
 __all__ = ["PointIndex", "sparse_wasserstein"]
 
@@ -237,7 +237,7 @@ def _solve(a: PointIndex, b: PointIndex, i: np.ndarray, j: np.ndarray,
     num_iter = max(1_000_000, 50 * len(cost))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        value, log = ot.emd2(a.weights, b.weights, graph, numItermax=num_iter, log=True)
+        value, log = pot().emd2(a.weights, b.weights, graph, numItermax=num_iter, log=True)
     if log.get("result_code", 1) != 1:
         raise ConvergenceError(f"sparse Wasserstein solver stopped before optimality: {log.get('warning')} "
                                f"({len(a)} x {len(b)} points, {len(cost)} edges)")

@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import simplemma
-from sklearn.cluster import DBSCAN
 
 from inscl.encoders.base import Encoder
 
@@ -69,6 +68,8 @@ def merge_tags(tags: Sequence[str], embeddings: np.ndarray, eps: float = 0.1,
         return {}
     if not np.all(np.isfinite(emb)):
         raise ValueError("embeddings contain NaN or infinite values")
+    from sklearn.cluster import DBSCAN  # here: the planner's TagMerger does not need it
+
     labels = DBSCAN(eps=float(eps), min_samples=int(min_samples), metric="cosine").fit_predict(emb)
     names = {t: t for t in distinct}
     # Every label 0..max is a cluster (the paper's code iterates range(max(labels)) and skips the last).

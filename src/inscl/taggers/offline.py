@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from inscl.encoders.base import Encoder
 from inscl.errors import ConfigError
@@ -43,12 +42,21 @@ order output paraphrase parse pick predict provide rank rate reason recognize re
 rephrase replace respond return reverse rewrite select simplify solve sort specify split suggest
 summarize summarise tag tell translate verify write""".split())  # noqa: SIM905 (a word list reads better)
 
-#: Words that carry no intention on their own: English stopwords and instruction boilerplate.
-STOPWORDS = frozenset(ENGLISH_STOP_WORDS | set("""
+#: Instruction boilerplate that carries no intention; with scikit-learn's English stopwords
+#: (imported on first use, so that building the tagger to read its cache costs nothing).
+BOILERPLATE = frozenset(set("""
 task given input output example examples following note ll ve don doesn shouldn won isn aren
 t s d m re e g i.e etc also based using use must need needs job just make sure like
 way ones provided contain contains containing valid correct appropriate please form st nd rd th
 """.split())) - TASK_VERBS  # noqa: SIM905
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """Words that carry no intention on their own: English stopwords and instruction boilerplate."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS | BOILERPLATE) - TASK_VERBS
 
 _TOKEN = re.compile(r"[A-Za-z]+|[^\sA-Za-z]")
 
@@ -78,9 +86,11 @@ def candidates(instruction: str, max_phrase_words: int = 3, max_gap: int = 3) ->
         old = found.get(phrase)
         found[phrase] = Candidate(phrase, old.kind if old else kind, (old.count if old else 0) + 1)
 
+    stop = stopwords()
+
     def content(i: int) -> bool:
         w, t = words[i], tokens[i]
-        return w is not None and len(w) > 1 and t not in STOPWORDS and w not in STOPWORDS
+        return w is not None and len(w) > 1 and t not in stop and w not in stop
 
     for i, w in enumerate(words):
         if w is None or w not in TASK_VERBS or tokens[i] in ("given", "provided"):
