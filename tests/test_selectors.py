@@ -214,3 +214,30 @@ def test_algorithm1_allocation_properties(sizes, raw_scores, n):
         # Exactly the n highest scores (ties by first seen) get one each.
         ranked = sorted(scores, key=lambda s: (-scores[s], int(s[1:])))
         assert got == {s: 1 for s in ranked[:n_eff]}
+
+
+# -- Algorithm 1: exact flooring ------------------------------------------------------------
+
+def test_algorithm1_regression_log_scores_floor_to_the_exact_integers():
+    # 15 * ln33 / (5 ln33) is exactly 3, but in floats the quotient lands a hair below.
+    import math
+
+    task = make_task(["a"] * 10 + ["b"] * 10 + ["c"] * 10)
+    scores = {"a": math.log(33), "b": math.log(33), "c": 3 * math.log(33)}
+    assert selectors.floor_shares(list(scores.values()), 15) == [3, 3, 9]
+    got = per_instruction(selectors.select_insinfo(task, 15, scores, rng()))
+    assert got == {"a": 3, "b": 3, "c": 9}
+    assert per_instruction(naive_select_insinfo(task, 15, scores, rng())) == got
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.fractions(min_value=0, max_value=20, max_denominator=40), min_size=1, max_size=5),
+       st.integers(1, 500))
+def test_floor_shares_matches_exact_rational_floor(values, n):
+    from fractions import Fraction
+    import math
+
+    total = sum(values, Fraction(0))
+    expected = ([math.floor(n * v / total) for v in values] if total
+                else [n // len(values)] * len(values))
+    assert selectors.floor_shares([float(v) for v in values], n) == expected

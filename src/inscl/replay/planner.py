@@ -18,6 +18,7 @@ import hashlib
 import logging
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,8 @@ __all__ = ["BudgetWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "exam
 
 log = logging.getLogger(__name__)
 
-PLAN_FORMAT_VERSION = 1
+#: 2: stages of InsInfo strategies carry ``n_instructions``, ``tags`` and ``tag_frequencies``.
+PLAN_FORMAT_VERSION = 2
 
 
 class BudgetWarning(UserWarning):
@@ -128,7 +130,10 @@ class StagePlan:
     ``quotas``, ``available``, ``distances``, ``insinfo`` and ``selected`` are keyed by
     previous task name (empty at stage 1). ``insinfo`` maps each instruction of a
     previous task to its score at this stage; ``selected`` lists example ids in the
-    order of ``replay``.
+    order of ``replay``. For InsInfo strategies, ``tags`` holds the canonical (normalised,
+    merged) tags of every instruction scored at this stage (tasks 1..t), ``n_instructions``
+    their number N and ``tag_frequencies`` how many of them carry each tag, so that
+    ``insinfo[task][s] = sum(log(N / tag_frequencies[g]) for g in tags[s])``.
     """
 
     index: int
@@ -140,6 +145,9 @@ class StagePlan:
     selected: dict[str, list[str]] = field(default_factory=dict)
     replay: list[Example] = field(default_factory=list)
     wasserstein_method: str | None = None
+    n_instructions: int | None = None
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    tag_frequencies: dict[str, int] = field(default_factory=dict)
 
     @property
     def replay_total(self) -> int:
@@ -150,6 +158,9 @@ class StagePlan:
         return {"index": self.index, "task": self.task, "quotas": dict(self.quotas),
                 "available": dict(self.available), "distances": dict(self.distances),
                 "insinfo": {t: dict(s) for t, s in self.insinfo.items()},
+                "n_instructions": self.n_instructions,
+                "tags": {s: list(g) for s, g in self.tags.items()},
+                "tag_frequencies": dict(self.tag_frequencies),
                 "selected": {t: list(ids) for t, ids in self.selected.items()},
                 "wasserstein_method": self.wasserstein_method, "replay_total": self.replay_total}
 
@@ -294,7 +305,9 @@ class ReplayPlanner:
         stage.quotas = self._quotas(rule, stage.available, stage.distances, index)
         scores: dict[str, float] = {}
         if self.strategy.selector == "insinfo":
-            scores = self._insinfo(previous + [task])
+            scores, canonical = self._insinfo(previous + [task])
+            stage.n_instructions, stage.tags = len(canonical), canonical
+            stage.tag_frequencies = dict(Counter(g for tags in canonical.values() for g in set(tags)))
             stage.insinfo = {p.name: {s: float(scores[s]) for s in self._instructions(p)} for p in previous}
         current_embeddings = None
         if self.strategy.selector == "diverse-instruction":
@@ -360,12 +373,13 @@ class ReplayPlanner:
                                                reg=c.sinkhorn_reg)
         return self._distances[key]
 
-    def _insinfo(self, tasks: Sequence[Task]) -> dict[str, float]:
+    def _insinfo(self, tasks: Sequence[Task]) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """InsInfo of every instruction of ``tasks`` and the canonical tags it was computed from."""
         instructions = list(dict.fromkeys(s for t in tasks for s in self._instructions(t)))
         raw = self._tags_for(instructions)
         canonical = canonicalize_instruction_tags(raw, self._tag_encoder, eps=self.config.dbscan_eps,
                                                   min_samples=self.config.dbscan_min_samples)
-        return dict(insinfo_scores(canonical))
+        return dict(insinfo_scores(canonical)), {s: list(g) for s, g in canonical.items()}
 
     def _tags_for(self, instructions: list[str]) -> dict[str, list[str]]:
         new = [s for s in instructions if s not in self._raw_tags]

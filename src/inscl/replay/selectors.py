@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -26,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from inscl.data.task import Example, Task
 
 __all__ = [
+    "floor_shares",
     "select_diverse_instruction",
     "select_insinfo",
     "select_prototype_data",
@@ -36,13 +38,43 @@ __all__ = [
 # k-means restarts: fixed so results depend only on the rng.
 _N_INIT = 3
 
+#: Relative tolerance (of ``n``) within which a share is taken to be the integer it is close to.
+#: InsInfo scores are sums of logs: ``math.log`` and ``math.fsum`` leave a relative error of a
+#: few units in 2**-53 (~1e-16) per score, so 1e-12 is far above what rounding can cause and far
+#: below the gap to an integer of a share of small rationals (>= 1 / (n * denominators)).
+SHARE_SNAP = 1e-12
+
+
+def floor_shares(scores: Sequence[float], n: int, snap: float = SHARE_SNAP) -> list[int]:
+    """``floor(n * score_k / sum(scores))`` per score, in exact rational arithmetic.
+
+    The float scores are turned into :class:`fractions.Fraction` (exact), so the
+    division and the floor add no rounding of their own. The scores themselves are
+    rounded values of sums of logarithms (InsInfo), so a share that is mathematically an
+    integer (``[ln 33, ln 33, 3 ln 33]`` with ``n = 15`` gives 3, 3, 9) can come out a hair
+    below it; a share within ``snap * n`` of an integer is taken to be that integer.
+    All scores 0 means equal shares ``floor(n / K)``.
+    """
+    exact = [Fraction(float(v)) for v in scores]
+    total = sum(exact, Fraction(0))
+    if total == 0:
+        exact, total = [Fraction(1)] * len(exact), Fraction(len(exact))
+    tol = Fraction(snap) * max(int(n), 1)
+    out = []
+    for v in exact:
+        q = n * v / total
+        nearest = round(q)
+        out.append(int(nearest) if abs(q - nearest) <= tol else math.floor(q))
+    return out
+
 
 def select_insinfo(task: Task, n: int, scores: Mapping[str, float], rng: np.random.Generator) -> list[Example]:
     """InsInfo-guided sampling (Algorithm 1) of ``n`` examples of ``task``.
 
     With ``K`` distinct instructions: if ``n < K``, one random example of each of the
     ``n`` instructions with the highest score (ties: first seen). Otherwise each
-    instruction gets ``max(1, floor(n * score / sum(scores)))`` examples, capped by what
+    instruction gets ``max(1, floor(n * score / sum(scores)))`` examples (floored exactly,
+    see :func:`floor_shares`), capped by what
     it has, and the total is fixed to exactly ``n``: a surplus is taken one at a time
     from the largest allocations (lowest score first among ties, never below 1); a
     deficit is handed out round robin by descending score to instructions with room.
@@ -67,8 +99,8 @@ def select_insinfo(task: Task, n: int, scores: Mapping[str, float], rng: np.rand
     if n < len(instructions):
         counts[by_score[:n]] = 1
     else:
-        share = score / score.sum() if score.sum() > 0 else np.full(len(score), 1.0 / len(score))
-        counts = np.minimum(np.maximum(1, np.floor(n * share).astype(np.int64)), sizes)
+        floors = np.asarray(floor_shares(score.tolist(), n), dtype=np.int64)
+        counts = np.minimum(np.maximum(1, floors), sizes)
         counts = _fix_total(counts, sizes, score, by_score, n)
     return _draw(task, instructions, counts, rng)
 
