@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seen = tasks[:stage.index]
         instructions = list(dict.fromkeys(s for t in seen for s in t.instructions()))
         canonical = canonicalize_instruction_tags({s: tags[s] for s in instructions}, tag_encoder,
-                                                  eps=config.dbscan_eps, min_samples=config.dbscan_min_samples)
+                                                  eps=planner.merge_eps, min_samples=planner.merge_min_samples)
         scores = insinfo_scores(canonical)
         for prev in seen[:-1]:
             n = stage.quotas[prev.name]

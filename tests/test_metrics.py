@@ -100,3 +100,37 @@ def test_forgetting_analysis_rule():
 def test_label_set_limit():
     assert M.label_set(["Yes", "no", "yes."]) == {"yes", "no"}
     assert M.label_set([f"r{i}" for i in range(21)]) is None
+
+
+def test_relative_gain_is_the_mean_over_defined_terms():
+    # One definition: RG_t = 100/|D_t| sum_{i in D_t} R[t][i]/ref_i, D_t = {i <= t: ref_i > 0}.
+    R = [[0.4, None, None], [0.2, 0.3, None], [0.1, 0.3, 0.05]]
+    ref = [0.5, 0.0, 0.01]
+    assert M.relative_gain(R, ref) == pytest.approx([80.0, 40.0, 100 * (0.2 + 5.0) / 2])
+
+
+def test_reference_warnings_flag_zero_and_weak_references():
+    tasks = ["a", "b", "c", "d"]
+    got = M.reference_warnings([0.5, 0.0, 0.0185, None], tasks, threshold=0.05)
+    assert [(w["task"], w["problem"]) for w in got] == [("b", "zero"), ("c", "below threshold"),
+                                                       ("d", "missing")]
+    assert M.reference_warnings([0.5, 0.0, 0.0185, 0.3], tasks, threshold=0.0)[0]["problem"] == "zero"
+    assert len(M.reference_warnings([0.5, 0.0, 0.0185, 0.3], tasks, threshold=0.0)) == 1
+    assert M.reference_warnings([0.5, 0.2], ["a", "b"], threshold=0.05) == []
+    line = M.format_reference_warning(got[1], "expert")
+    assert "expert reference of task c is 0.0185 < 0.05" in line
+
+
+def test_summarize_reports_rg_under_both_references_with_warnings():
+    R = [[0.4, None], [0.3, 0.02]]
+    expert = [0.5, 0.0185]
+    diagonal = M.diagonal_reference(R)
+    m = M.summarize(R, ["a", "b"], expert, references={"expert": expert, "diagonal": diagonal},
+                    min_reference=0.05)
+    assert m["relative_gain"] == m["relative_gain_by_reference"]["expert"]
+    assert m["final_rg_by_reference"]["expert"] == pytest.approx(100 * (0.3 / 0.5 + 0.02 / 0.0185) / 2)
+    assert m["final_rg_by_reference"]["diagonal"] == pytest.approx(100 * (0.3 / 0.4 + 1.0) / 2)
+    assert [w["task"] for w in m["reference_warnings"]["expert"]] == ["b"]
+    assert [w["task"] for w in m["reference_warnings"]["diagonal"]] == ["b"]
+    none = M.summarize(R, ["a", "b"], diagonal, references={"expert": None, "diagonal": diagonal})
+    assert none["relative_gain_by_reference"]["expert"] is None and none["reference_warnings"]["expert"] == []

@@ -33,6 +33,7 @@ from inscl.replay.distance import Wasserstein, instruction_distribution, wassers
 from inscl.replay.insinfo import insinfo_scores
 from inscl.replay.quotas import dynamic_quotas, fixed_quotas
 from inscl.replay.strategies import STRATEGIES, Strategy
+from inscl.replay.tag_calibration import merge_parameters
 from inscl.replay.tags import canonicalize_instruction_tags
 
 if TYPE_CHECKING:  # the packages' __init__ load models' dependencies; the planner only needs the protocols
@@ -74,7 +75,9 @@ class PlannerConfig:
     sinkhorn_reg:
         Entropic regularisation of the Sinkhorn solver.
     dbscan_eps, dbscan_min_samples:
-        DBSCAN parameters (cosine distance) for merging near-synonym tags.
+        DBSCAN parameters (cosine distance) for merging near-synonym tags; ``None``: the
+        values calibrated for the tag encoder (:mod:`inscl.replay.tag_calibration`), or the
+        paper's 0.1 and 5 for an encoder without a calibration.
     """
 
     strategy: str = "inscl"
@@ -84,8 +87,8 @@ class PlannerConfig:
     wasserstein: str = "auto"
     max_exact: int = 2000
     sinkhorn_reg: float = 0.01
-    dbscan_eps: float = 0.1
-    dbscan_min_samples: int = 5
+    dbscan_eps: float | None = None
+    dbscan_min_samples: int | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -98,12 +101,15 @@ class PlannerConfig:
         _check_int(self.max_exact, "max_exact", 1)
         _check_float(self.sinkhorn_reg, "sinkhorn_reg", low=0.0, high=None)
         # Cosine distances live in [0, 2].
-        _check_float(self.dbscan_eps, "dbscan_eps", low=0.0, high=2.0)
-        _check_int(self.dbscan_min_samples, "dbscan_min_samples", 1)
+        if self.dbscan_eps is not None:
+            _check_float(self.dbscan_eps, "dbscan_eps", low=0.0, high=2.0)
+            self.dbscan_eps = float(self.dbscan_eps)
+        if self.dbscan_min_samples is not None:
+            _check_int(self.dbscan_min_samples, "dbscan_min_samples", 1)
+            self.dbscan_min_samples = int(self.dbscan_min_samples)
         self.budget, self.seed = int(self.budget), int(self.seed)
-        self.max_exact, self.dbscan_min_samples = int(self.max_exact), int(self.dbscan_min_samples)
+        self.max_exact = int(self.max_exact)
         self.sinkhorn_reg = float(self.sinkhorn_reg)
-        self.dbscan_eps = float(self.dbscan_eps)
 
     @property
     def strategy_spec(self) -> Strategy:
@@ -224,6 +230,9 @@ class ReplayPlanner:
         self.encoder = encoder
         self._encoder = _MemoEncoder(encoder)
         self._tag_encoder = _MemoEncoder(tag_encoder) if tag_encoder is not None else self._encoder
+        # eps/min_samples left unset: the values calibrated for this tag encoder.
+        self.merge_eps, self.merge_min_samples, self.merge_source = merge_parameters(
+            self._tag_encoder.id, config.dbscan_eps, config.dbscan_min_samples)
         is_tagger = not isinstance(tags, Mapping) and callable(getattr(tags, "tag", None))
         self._tagger: Tagger | None = tags if is_tagger else None  # type: ignore[assignment]
         self._tag_table: Mapping[str, Sequence[str]] | None = None if self._tagger is not None else tags
@@ -272,6 +281,8 @@ class ReplayPlanner:
                 "seed": c.seed, "order": self.order, "config": c.to_dict(),
                 "encoder": self.encoder.id if self.strategy.needs_embeddings else None,
                 "tag_encoder": self._tag_encoder.id if self.strategy.selector == "insinfo" else None,
+                "tag_merge": ({"eps": self.merge_eps, "min_samples": self.merge_min_samples,
+                               "source": self.merge_source} if self.strategy.selector == "insinfo" else None),
                 "stages": [s.to_dict() for s in self.stages]}
 
     # ----------------------------------------------------------------------------------
@@ -377,8 +388,8 @@ class ReplayPlanner:
         """InsInfo of every instruction of ``tasks`` and the canonical tags it was computed from."""
         instructions = list(dict.fromkeys(s for t in tasks for s in self._instructions(t)))
         raw = self._tags_for(instructions)
-        canonical = canonicalize_instruction_tags(raw, self._tag_encoder, eps=self.config.dbscan_eps,
-                                                  min_samples=self.config.dbscan_min_samples)
+        canonical = canonicalize_instruction_tags(raw, self._tag_encoder, eps=self.merge_eps,
+                                                  min_samples=self.merge_min_samples)
         return dict(insinfo_scores(canonical)), {s: list(g) for s, g in canonical.items()}
 
     def _tags_for(self, instructions: list[str]) -> dict[str, list[str]]:
