@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cells = [f"{c.pairs[k][3]:.3f} ({'yes' if c.pairs[k][3] <= c.eps else 'no'})" for c in cals.values()]
             print(f"| {a} / {b} | {'yes' if should else 'no'} | " + " | ".join(cells) + " |")
 
-        print("\n## InsInfo agreement with LLM tags (final stage, N = %d)" % len(instructions))
+        print(f"\n## InsInfo agreement with LLM tags (final stage, N = {len(instructions)})")
         print("| tagger | tag encoder | Spearman | Kendall | tags/instr | tags on 1 instr | merge rate | tag s |")
         print("|---|---|---|---|---|---|---|---|")
         for enc_name, enc in encoders.items():

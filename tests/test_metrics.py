@@ -134,3 +134,34 @@ def test_summarize_reports_rg_under_both_references_with_warnings():
     assert [w["task"] for w in m["reference_warnings"]["diagonal"]] == ["b"]
     none = M.summarize(R, ["a", "b"], diagonal, references={"expert": None, "diagonal": diagonal})
     assert none["relative_gain_by_reference"]["expert"] is None and none["reference_warnings"]["expert"] == []
+
+
+def _doc(strategy: str, seed: int, expert: list[float]) -> dict:
+    R = [[0.4, None], [0.3, 0.02]]
+    m = M.summarize(R, ["a", "b"], expert, references={"expert": expert, "diagonal": M.diagonal_reference(R)},
+                    min_reference=0.05)
+    return {"strategy": strategy, "seed": seed, "order": ["a", "b"], "R": R, "metrics": m,
+            "reference": {"kind": "expert", "scores": dict(zip("ab", expert))},
+            "metric": {"name": "superni-rougeL"}, "config": {"evaluation": {"metric": "superni-rougeL"}}}
+
+
+def test_compare_and_report_show_the_metric_and_weak_references(tmp_path):
+    from inscl.report.aggregate import summarize as report_summarize
+    from inscl.report.results import parse_result
+    from inscl.report.tables import reference_table
+    from inscl.runner.compare import comparison_rows, format_markdown, format_text
+
+    docs = [("run", _doc("inscl", 0, [0.5, 0.0185])), ("run", _doc("inscl", 1, [0.5, 0.3]))]
+    rows = comparison_rows(docs)
+    assert rows[0]["metric"] == ["superni-rougeL"]
+    assert rows[0]["reference_warnings"] == [("seed 0: expert reference of task b is 0.0185 < 0.05: its RG term "
+                                              "is unstable")]
+    text, md = format_text(rows), format_markdown(rows)
+    for out in (text, md):
+        assert "score metric: superni-rougeL" in out and "warning: inscl seed 0: expert reference of task b" in out
+    table = reference_table(report_summarize([parse_result(d, tmp_path / f"{k}.json") for k, (_, d) in
+                                              enumerate(docs)]))
+    assert table is not None
+    assert [r[2] for r in table.rows] == ["superni-rougeL", "superni-rougeL"]
+    assert "task b is 0.0185 < 0.05" in table.rows[0][-1] and table.rows[1][-1] == (
+        "diagonal reference of task b is 0.02 < 0.05: its RG term is unstable")

@@ -11,9 +11,9 @@ from rouge_score import rouge_scorer
 from inscl.data.formats.alpaca import load_alpaca_file
 from inscl.data.formats.superni import read_superni_task_file
 from inscl.data.task import split_task
+from inscl.errors import ConfigError
 from inscl.runner.config import ExperimentConfig
 from inscl.runner.scoring import DEFAULT_METRIC, METRICS, make_scorer
-from inscl.errors import ConfigError
 
 # The English track of allenai/natural-instructions eval/automatic/evaluation.py, transcribed:
 # default_rouge_scorer, rouge(), metric_max_over_ground_truths().

@@ -234,8 +234,8 @@ def test_algorithm1_regression_log_scores_floor_to_the_exact_integers():
 @given(st.lists(st.fractions(min_value=0, max_value=20, max_denominator=40), min_size=1, max_size=5),
        st.integers(1, 500))
 def test_floor_shares_matches_exact_rational_floor(values, n):
-    from fractions import Fraction
     import math
+    from fractions import Fraction
 
     total = sum(values, Fraction(0))
     expected = ([math.floor(n * v / total) for v in values] if total

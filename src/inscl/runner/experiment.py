@@ -19,14 +19,17 @@ from typing import Any
 
 from inscl.data.jsonio import read_json, read_jsonl, write_json, write_jsonl
 from inscl.data.task import Example
-from inscl.errors import InputError
 from inscl.runner import metrics as M
 from inscl.runner.config import ExperimentConfig
 from inscl.runner.data import TaskSplit, load_stream, safe_name, stage_dir_name
-from inscl.runner.scoring import METRICS
 from inscl.runner.rundir import RunDir, link_or_copy_tree, write_dir_atomically
+from inscl.runner.scoring import METRICS
 
 log = logging.getLogger("inscl.runner")
+
+#: results.json format. 2: ``metric``, ``metrics.relative_gain_by_reference``,
+#: ``final_rg_by_reference``, ``reference_warnings``, ``min_reference`` (1: files without the field).
+RESULTS_FORMAT_VERSION = 2
 
 
 def auto_progress(progress: bool | None) -> bool:
@@ -313,7 +316,8 @@ def _results(config: ExperimentConfig, session: _Session, strategy: str, seed: i
     timing = {"stages": stages, "plan_s": round(plan_s, 3),
               "train_s": round(sum(s.get("train_s", 0.0) for s in stages), 3),
               "eval_s": round(sum(s.get("eval_s", 0.0) for s in stages), 3)}
-    return {"strategy": strategy, "seed": seed, "budget": config.replay.budget, "order": list(names), "R": R,
+    return {"format_version": RESULTS_FORMAT_VERSION, "strategy": strategy, "seed": seed,
+            "budget": config.replay.budget, "order": list(names), "R": R,
             "reference": {"kind": config.reference, "scores": ref_scores}, "metrics": metrics, "plan": plan,
             "metric": {"name": config.evaluation.metric, "description": METRICS[config.evaluation.metric]},
             "config": config.to_dict(), "timing": timing,

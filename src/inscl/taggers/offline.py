@@ -139,16 +139,19 @@ INTENT_NOUNS: dict[str, str] = {
 }
 
 #: Intention-level tags for units that state a constraint rather than a task, with their cues.
-CONSTRAINT_TAGS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((tag, re.compile(cue, re.IGNORECASE)) for tag, cue in (
-    ("binary classification", r"\b(yes|true|positive|correct|agree)\W+(or|and|/)\W+(no|false|negative|incorrect|"
-                              r"disagree)\b|\btwo (categories|classes|labels|options)\b"),
+_CONSTRAINT_CUES = (
+    ("binary classification", (r"\b(yes|true|positive|correct|agree)\W+(or|and|/)\W+(no|false|negative|incorrect|"
+                               r"disagree)\b|\btwo (categories|classes|labels|options)\b")),
     ("multiple choice", r"\b(options?|choices?)\b|\(a\)"),
-    ("length constraint", r"\b(shorter|concise|brief|length|at most|no more than|less than|fewer than|maximum|"
-                          r"minimum|single word|one word|\d+ words?)\b"),
-    ("output format", r"\b(answer|output|response|reply)\W+(should|must|will|has to|needs to)\b|"
-                      r"\b(in the (form|format)|format)\b|\b(do not|don't|should not|must not|avoid)\b"),
+    ("length constraint", (r"\b(shorter|concise|brief|length|at most|no more than|less than|fewer than|maximum|"
+                           r"minimum|single word|one word|\d+ words?)\b")),
+    ("output format", (r"\b(answer|output|response|reply)\W+(should|must|will|has to|needs to)\b|"
+                       r"\b(in the (form|format)|format)\b|\b(do not|don't|should not|must not|avoid)\b")),
     ("example provision", r"\b(e\.?g\b|for example|for instance)"),
-))
+)
+#: Intention-level tags for units that state a constraint rather than a task, with their cues.
+CONSTRAINT_TAGS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (tag, re.compile(cue, re.IGNORECASE)) for tag, cue in _CONSTRAINT_CUES)
 
 # Sentence and clause ends; abbreviations with a dot are protected first.
 _ABBREVIATION = re.compile(r"\b(e\.g|i\.e|etc|vs|cf)\.", re.IGNORECASE)
