@@ -241,3 +241,15 @@ def test_floor_shares_matches_exact_rational_floor(values, n):
     expected = ([math.floor(n * v / total) for v in values] if total
                 else [n // len(values)] * len(values))
     assert selectors.floor_shares([float(v) for v in values], n) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=2, max_size=6), st.integers(1, 40), st.integers(2, 10**6))
+def test_floor_shares_of_log_multiples_hit_the_integers(weights, multiple, base):
+    # Scores w_k * ln(base): the shares n * w_k / sum(w) are integers when n is a multiple of
+    # sum(w); floats of the products land on either side (a plain float floor misses ~25 %).
+    import math
+
+    n = sum(weights) * multiple
+    scores = [w * math.log(base) for w in weights]
+    assert selectors.floor_shares(scores, n) == [n * w // sum(weights) for w in weights]
