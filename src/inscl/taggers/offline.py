@@ -122,7 +122,7 @@ INTENT_NOUNS: dict[str, str] = {
     "categorize": "categorization", "categorise": "categorization", "change": "change", "check": "checking",
     "choose": "selection", "classify": "classification", "combine": "combination", "compare": "comparison",
     "complete": "completion", "compose": "composition", "compute": "computation", "convert": "conversion",
-    "correct": "correction", "count": "counting", "create": "creation", "decide": "decision",
+    "count": "counting", "create": "creation", "decide": "decision",
     "describe": "description", "detect": "detection", "determine": "determination", "edit": "editing",
     "evaluate": "evaluation", "explain": "explanation", "extract": "extraction", "fill": "filling",
     "find": "finding", "fix": "correction", "format": "formatting", "generate": "generation", "give": "provision",
