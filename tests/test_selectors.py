@@ -253,3 +253,36 @@ def test_floor_shares_of_log_multiples_hit_the_integers(weights, multiple, base)
     n = sum(weights) * multiple
     scores = [w * math.log(base) for w in weights]
     assert selectors.floor_shares(scores, n) == [n * w // sum(weights) for w in weights]
+
+
+def test_floor_shares_decides_near_integer_shares_exactly_with_log_arguments():
+    import math
+    from fractions import Fraction
+
+    # ln(1e15) and ln(1e15 + 1) are the same float; the true share of the first is 1 - 1.4e-17.
+    a, b = 10**15, 10**15 + 1
+    scores = [math.log(a), math.log(b)]
+    assert scores[0] == scores[1]
+    assert selectors.floor_shares(scores, 2) == [1, 1]  # floats alone cannot tell
+    assert selectors.floor_shares(scores, 2, log_arguments=[Fraction(a), Fraction(b)]) == [0, 1]
+    # the regression case, decided exactly: 15 ln 33 / (5 ln 33) is 3
+    r = [Fraction(33), Fraction(33), Fraction(33**3)]
+    assert selectors.floor_shares([math.log(33), math.log(33), 3 * math.log(33)], 15, log_arguments=r) == [3, 3, 9]
+    task = make_task(["a"] * 10 + ["b"] * 10 + ["c"] * 10)
+    got = selectors.select_insinfo(task, 15, dict(zip("abc", [math.log(33), math.log(33), 3 * math.log(33)])),
+                                   rng(), log_arguments=dict(zip("abc", r)))
+    assert per_instruction(got) == {"a": 3, "b": 3, "c": 9}
+    with pytest.raises(ValueError, match="not exp"):
+        selectors.select_insinfo(task, 15, {"a": 1.0, "b": 1.0, "c": 1.0}, rng(), log_arguments=dict(zip("abc", r)))
+
+
+def test_insinfo_log_arguments_are_the_exact_form_of_insinfo():
+    import math
+    from fractions import Fraction
+
+    from inscl.replay.insinfo import insinfo_log_arguments, insinfo_scores
+
+    tags = {"s1": ["x", "y"], "s2": ["x"], "s3": ["z", "z"], "s4": []}
+    args, scores = insinfo_log_arguments(tags), insinfo_scores(tags)
+    assert args == {"s1": Fraction(4, 2) * 4, "s2": Fraction(2), "s3": Fraction(4), "s4": Fraction(1)}
+    assert all(math.isclose(math.log(args[s]), scores[s], abs_tol=1e-15) for s in tags)

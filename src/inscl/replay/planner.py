@@ -30,7 +30,7 @@ from inscl.data.task import Example, Task
 from inscl.errors import ConfigError, InputError
 from inscl.replay import selectors
 from inscl.replay.distance import Wasserstein, instruction_distribution, wasserstein
-from inscl.replay.insinfo import insinfo_scores
+from inscl.replay.insinfo import InsInfoLogArguments, insinfo_scores
 from inscl.replay.quotas import dynamic_quotas, fixed_quotas
 from inscl.replay.strategies import STRATEGIES, Strategy
 from inscl.replay.tag_calibration import merge_parameters
@@ -315,17 +315,20 @@ class ReplayPlanner:
             stage.wasserstein_method = methods[0] if len(methods) == 1 else "mixed"
         stage.quotas = self._quotas(rule, stage.available, stage.distances, index)
         scores: dict[str, float] = {}
+        log_arguments = None
         if self.strategy.selector == "insinfo":
             scores, canonical = self._insinfo(previous + [task])
             stage.n_instructions, stage.tags = len(canonical), canonical
             stage.tag_frequencies = dict(Counter(g for tags in canonical.values() for g in set(tags)))
             stage.insinfo = {p.name: {s: float(scores[s]) for s in self._instructions(p)} for p in previous}
+            log_arguments = InsInfoLogArguments(canonical, stage.tag_frequencies)  # exact flooring in Algorithm 1
         current_embeddings = None
         if self.strategy.selector == "diverse-instruction":
             current_embeddings = self._instruction_matrix(task)
         for p in previous:
             n = stage.quotas[p.name]
-            chosen = self._select(p, n, scores, current_embeddings, self._rng(index, p.name)) if n else []
+            chosen = (self._select(p, n, scores, current_embeddings, self._rng(index, p.name), log_arguments)
+                      if n else [])
             if len(chosen) != n or len({e.id for e in chosen}) != n:
                 raise RuntimeError(f"selector {self.strategy.selector!r} returned {len(chosen)} distinct-id "
                                    f"examples of task {p.name!r} for a quota of {n}")
@@ -411,14 +414,15 @@ class ReplayPlanner:
         return {s: self._raw_tags[s] for s in instructions}
 
     def _select(self, task: Task, n: int, scores: Mapping[str, float], current_embeddings: np.ndarray | None,
-                rng: np.random.Generator) -> list[Example]:
+                rng: np.random.Generator, log_arguments: Mapping[str, Any] | None = None) -> list[Example]:
         name = self.strategy.selector
         if name == "all":
             return list(task.examples)
         if name == "random":
             return selectors.select_random(task, n, rng)
         if name == "insinfo":
-            return selectors.select_insinfo(task, n, {s: scores[s] for s in self._instructions(task)}, rng)
+            return selectors.select_insinfo(task, n, {s: scores[s] for s in self._instructions(task)}, rng,
+                                            log_arguments)
         if name == "prototype-data":
             return selectors.select_prototype_data(
                 task, n, self._encoder.encode([example_text(e) for e in task.examples]), rng)
