@@ -25,8 +25,8 @@ def _iter_alpaca_records(path: Path) -> Iterator[tuple[int, Any]]:
     if first == "{" and path.suffix == ".json":
         try:
             whole = json.loads(text)
-        except json.JSONDecodeError:
-            whole = None  # JSONL saved as .json
+        except (json.JSONDecodeError, RecursionError):
+            whole = None  # JSONL saved as .json (or too deep: the line reader reports it)
         if isinstance(whole, dict) and "instruction" not in whole:
             hint = " (a SuperNI task file: pass it to --tasks / load_tasks)" if "Instances" in whole else ""
             raise InputError(f"expected a JSON list of alpaca objects or JSONL, got one object{hint}",
