@@ -8,7 +8,6 @@ naming how many instructions were not covered, so mixing tag sources is never si
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
@@ -38,22 +37,10 @@ def read_tag_table(path: str | Path) -> dict[str, list[str]]:
         from inscl.data.precomputed import load_tags
 
         return load_tags(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", path=path, field="tags_file") from None
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path=path) from None
+    from inscl.data.jsonio import iter_jsonl  # the project's one JSONL reader (BOM, "\n" lines, deep nesting)
+
     table: dict[str, list[str]] = {}
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON line ({exc.msg})", path=path, line=lineno) from None
-        if not isinstance(record, dict):
-            raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=lineno)
+    for lineno, record in iter_jsonl(path):
         instruction = record.get("instruction")
         if not isinstance(instruction, str) or not instruction.strip():
             raise InputError("expected a non-empty string", path=path, line=lineno, field="instruction")
