@@ -37,11 +37,12 @@ def test_sparse_quotas_equal_exact_quotas_on_superni(superni_dir):
             # (float32 similarities: the value may sit ~1e-7 below the float64 optimum.)
             assert -1e-6 <= s.distances[name] - d <= s.distance_bounds[name] + 1e-9 < 1e-3
     doc = sparse.to_dict()
-    assert doc["format_version"] == 2
+    assert doc["format_version"] == 3
     assert doc["stages"][2]["distance_methods"] == {n: "sparse" for n in doc["order"][:2]}
 
 
 def write_alpaca_tasks(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for t in range(2):
         records = [{"instruction": f"task {t} instruction number {k}", "input": "", "output": "o"} for k in range(n)]
@@ -54,9 +55,9 @@ def write_alpaca_tasks(folder: Path, n: int) -> list[Path]:
 def test_exact_distance_that_cannot_fit_is_an_input_error(tmp_path, capsys):
     # 2 x 2,500 distinct instructions (2,000 in each train split): the dense exact solver
     # would need 48 * 2,000^2 bytes = 0.18 GB, over the 0.1 GB allowed.
-    write_alpaca_tasks(tmp_path, 2500)
+    write_alpaca_tasks(tmp_path / "tasks", 2500)
     out = tmp_path / "plan"
-    code = main(["-q", "plan", "--tasks", str(tmp_path), "--strategy", "inscl", "--encoder", "hashing",
+    code = main(["-q", "plan", "--tasks", str(tmp_path / "tasks"), "--strategy", "inscl", "--encoder", "hashing",
                  "--tagger", "offline", "--distance", "exact", "--max-memory", "0.1",
                  "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
@@ -65,7 +66,7 @@ def test_exact_distance_that_cannot_fit_is_an_input_error(tmp_path, capsys):
     assert "use --distance sparse" in err[0]
     assert not out.exists()
     # The sparse solver plans the same stream within that limit.
-    code = main(["-q", "plan", "--tasks", str(tmp_path), "--strategy", "inscl", "--encoder", "hashing",
+    code = main(["-q", "plan", "--tasks", str(tmp_path / "tasks"), "--strategy", "inscl", "--encoder", "hashing",
                  "--tagger", "offline", "--distance", "auto", "--max-exact", "1000", "--max-memory", "0.1",
                  "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
     assert code == 0
