@@ -32,6 +32,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,8 @@ __all__ = ["PointIndex", "sparse_wasserstein"]
 
 # Rows per block of every dense product: bounds the working memory to BLOCK x (cells or cell size).
 _BLOCK = 2048
+#: Largest share of non-zero entries for which the unit rows are kept as a CSR matrix.
+SPARSE_DENSITY = 0.25
 _LLOYD = 3
 
 
@@ -48,12 +51,14 @@ _LLOYD = 3
 class PointIndex:
     """A weighted point set on the unit sphere, grouped into k-means cells for neighbour search.
 
-    ``units`` are the float32 unit (or zero) rows, ``weights`` sum to 1; ``labels[i]`` is
+    ``units`` are the float32 unit (or zero) rows -- a scipy CSR matrix when at most
+    :data:`SPARSE_DENSITY` of the entries are non-zero (hashing vectors: ~8%, so 8x less
+    memory), else a dense array; ``weights`` sum to 1; ``labels[i]`` is
     the cell of point ``i``; ``members`` lists the points cell by cell (``starts`` gives
     the slices); ``means`` and ``radii`` are the cells' float32 means and radii.
     """
 
-    units: np.ndarray
+    units: Any
     weights: np.ndarray
     labels: np.ndarray
     members: np.ndarray
@@ -86,27 +91,50 @@ class PointIndex:
             d = u[s:s + _BLOCK] - means[labels[s:s + _BLOCK]]
             dist[s:s + _BLOCK] = np.sqrt(np.einsum("ij,ij->i", d, d))
         radii = _cell_max(dist[order], starts)
-        return cls(u, w, labels, order, starts, means, radii + 1e-5)
+        return cls(_compact(u), w, labels, order, starts, means, radii + 1e-5)
 
     def __len__(self) -> int:
-        return len(self.units)
+        return self.units.shape[0]
+
+    def rows(self, idx: Any) -> np.ndarray:
+        """Dense float32 copy of the unit rows ``idx`` (an index array or a slice)."""
+        return _rows(self.units, idx)
 
     def flat(self) -> PointIndex:
         """The same points in a single cell (exhaustive search)."""
-        n = len(self.units)
-        mean = (self.units.sum(axis=0) / max(1, n))[None, :]
-        d = self.units - mean
-        radius = float(np.sqrt(np.einsum("ij,ij->i", d, d)).max()) + 1e-5 if n else 0.0
+        n = self.units.shape[0]
+        mean = (np.asarray(self.units.sum(axis=0), dtype=np.float64).ravel() / max(1, n))[None, :]
+        radius = 0.0
+        for s in range(0, n, _BLOCK):
+            d = self.rows(slice(s, s + _BLOCK)).astype(np.float64) - mean
+            radius = max(radius, float(np.sqrt(np.einsum("ij,ij->i", d, d)).max()))
+        radius += 1e-5
         return PointIndex(self.units, self.weights, np.zeros(n, dtype=np.int64), np.arange(n),
                           np.array([0, n]), mean.astype(np.float32), np.array([radius]))
 
     @property
     def nbytes(self) -> int:
-        return int(sum(getattr(self, f).nbytes for f in ("units", "weights", "labels", "members", "starts",
-                                                         "means", "radii")))
+        u = self.units
+        size = u.data.nbytes + u.indices.nbytes + u.indptr.nbytes if hasattr(u, "indptr") else u.nbytes
+        return int(size + sum(getattr(self, f).nbytes for f in ("weights", "labels", "members", "starts",
+                                                                "means", "radii")))
 
     def cell(self, c: int) -> np.ndarray:
         return self.members[self.starts[c]:self.starts[c + 1]]
+
+
+def _compact(u: np.ndarray) -> Any:
+    """``u`` as CSR when sparse enough (see :data:`SPARSE_DENSITY`), else as it is."""
+    if u.size and np.count_nonzero(u) <= SPARSE_DENSITY * u.size:
+        from scipy.sparse import csr_matrix
+
+        return csr_matrix(u)
+    return u
+
+
+def _rows(units: Any, idx: Any) -> np.ndarray:
+    part = units[idx]
+    return part.toarray() if hasattr(part, "toarray") else np.asarray(part)
 
 
 def _cell_sums(u: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +167,7 @@ def _probes(q: PointIndex, ix: PointIndex, n_probe: int) -> np.ndarray:
     p = min(n_probe, k)
     out = np.empty((len(q), p), dtype=np.int64)
     for s in range(0, len(q), _BLOCK):
-        sims = q.units[s:s + _BLOCK] @ ix.means.T
+        sims = np.asarray(q.units[s:s + _BLOCK] @ ix.means.T)
         out[s:s + _BLOCK] = np.argpartition(-sims, p - 1, axis=1)[:, :p] if p < k else np.arange(k)
     return out
 
@@ -173,7 +201,7 @@ def _candidates(q: PointIndex, ix: PointIndex, probes: np.ndarray,
     queries, starts = _by_cell(probes)
     qs, ps, ss = [], [], []
     for who, pts in _cell_blocks(queries, starts, ix):
-        sims = q.units[who] @ ix.units[pts].T
+        sims = np.asarray(q.units[who] @ ix.rows(pts).T)
         kk = min(k, len(pts))
         top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < len(pts) else np.tile(np.arange(len(pts)),
                                                                                             (len(who), 1))
@@ -192,11 +220,11 @@ def _candidates(q: PointIndex, ix: PointIndex, probes: np.ndarray,
 
 def _staircase(a: PointIndex, b: PointIndex) -> tuple[np.ndarray, np.ndarray]:
     """Edges of the north-west-corner plan along a common direction: a feasible support (n + m - 1 edges)."""
-    direction = a.weights @ a.units + b.weights @ b.units
+    direction = np.asarray(a.units.T @ a.weights + b.units.T @ b.weights, dtype=np.float64).ravel()
     if not np.any(direction):
-        direction = np.ones(a.units.shape[1], dtype=np.float32)
-    ia = np.argsort(-(a.units @ direction), kind="stable")
-    ib = np.argsort(-(b.units @ direction), kind="stable")
+        direction = np.ones(a.units.shape[1])
+    ia = np.argsort(-np.asarray(a.units @ direction).ravel(), kind="stable")
+    ib = np.argsort(-np.asarray(b.units @ direction).ravel(), kind="stable")
     ca, cb = np.cumsum(a.weights[ia]), np.cumsum(b.weights[ib])
     ca[-1] = cb[-1] = 1.0
     # The plan moves mass interval [ca_{i-1}, ca_i) to [cb_{j-1}, cb_j): one edge per overlap.
@@ -213,7 +241,7 @@ def _edge_costs(a: PointIndex, b: PointIndex, i: np.ndarray, j: np.ndarray) -> n
     out = np.empty(len(i), dtype=np.float64)
     step = 8192
     for s in range(0, len(i), step):
-        out[s:s + step] = 1.0 - np.einsum("ij,ij->i", a.units[i[s:s + step]], b.units[j[s:s + step]])
+        out[s:s + step] = 1.0 - np.einsum("ij,ij->i", a.rows(i[s:s + step]), b.rows(j[s:s + step]))
     return np.clip(out, 0.0, 2.0, out=out)
 
 
@@ -254,7 +282,7 @@ def _lower_bound(q: PointIndex, ix: PointIndex, probes: np.ndarray | None, f: np
     # Unprobed cells: c_ij >= 1 - <u_i, m_l> - R_l, so c_ij - g_j >= that - max_{j in l} g_j.
     for s in range(0, len(q), _BLOCK):
         rows = slice(s, s + _BLOCK)
-        low = 1.0 - (q.units[rows] @ ix.means.T).astype(np.float64) - ix.radii[None, :] - gmax[None, :]
+        low = 1.0 - np.asarray(q.units[rows] @ ix.means.T, dtype=np.float64) - ix.radii[None, :] - gmax[None, :]
         if probes is not None:
             mask = np.zeros_like(low, dtype=bool)
             np.put_along_axis(mask, probes[rows], True, axis=1)
@@ -269,7 +297,7 @@ def _lower_bound(q: PointIndex, ix: PointIndex, probes: np.ndarray | None, f: np
     add_i, add_j, add_s = [], [], []
     g32 = g.astype(np.float32)
     for who, pts in _cell_blocks(queries, starts, ix):
-        sims = q.units[who] @ ix.units[pts].T
+        sims = np.asarray(q.units[who] @ ix.rows(pts).T)
         sims += g32[pts][None, :]
         # A query probes a cell once, so ``who`` has no repeats.
         bound[who] = np.minimum(bound[who], 1.0 - sims.max(axis=1).astype(np.float64))
@@ -306,8 +334,9 @@ def _exhaustive_candidates(a: PointIndex, b: PointIndex, k: int) -> tuple[np.nda
     best_s = np.full((kb, len(b)), -np.inf, dtype=np.float32)
     best_i = np.zeros((kb, len(b)), dtype=np.int64)
     step = max(64, (_BLOCK * 1024) // max(1, len(b)))
+    dense_b = b.rows(slice(None))  # exhaustive sizes only (n m <= EXHAUSTIVE_PAIRS): small enough
     for s in range(0, len(a), step):
-        sims = a.units[s:s + step] @ b.units.T
+        sims = np.asarray(a.units[s:s + step] @ dense_b.T)
         top = np.argpartition(-sims, ka - 1, axis=1)[:, :ka] if ka < len(b) else np.tile(np.arange(len(b)),
                                                                                       (len(sims), 1))
         rows_i.append(np.repeat(np.arange(s, s + len(sims)), top.shape[1]))
