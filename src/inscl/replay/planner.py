@@ -42,7 +42,7 @@ __all__ = ["BudgetWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "exam
 
 log = logging.getLogger(__name__)
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2  # 2: plan.json gains record_format and stages[].datasets
 
 
 class BudgetWarning(UserWarning):

@@ -156,7 +156,7 @@ class ReplayConfig:
     budget: int = 200  # per previous task
     encoder: str = "hashing"  # make_encoder spec: hashing | minilm | ...
     tagger: str = "offline"  # make_tagger spec, used when tags_file is not given
-    tags_file: str | None = None  # JSON {instruction: [tags]}
+    tags_file: str | None = None  # tags file in any shape load_tags reads (JSON/JSONL, InsTag objects)
     tag_encoder: str | None = None  # encoder for DBSCAN tag merging (default: the instruction encoder)
     cache_dir: str | None = None  # encoder/tagger caches; default OUTPUT/cache
     distribution: str = "real"

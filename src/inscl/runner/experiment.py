@@ -19,7 +19,6 @@ from typing import Any
 
 from inscl.data.jsonio import read_json, read_jsonl, write_json, write_jsonl
 from inscl.data.task import Example
-from inscl.errors import InputError
 from inscl.runner import metrics as M
 from inscl.runner.config import ExperimentConfig
 from inscl.runner.data import TaskSplit, load_stream, safe_name, stage_dir_name
@@ -145,12 +144,10 @@ def _planner_for(config: ExperimentConfig, strategy: str, seed: int, cache: Path
 
 
 def read_tags_file(path: str | Path) -> dict[str, list[str]]:
-    """A JSON object ``{instruction: [tags]}``."""
-    doc = read_json(path)
-    if not isinstance(doc, dict) or not all(isinstance(v, list) and all(isinstance(t, str) for t in v)
-                                            for v in doc.values()):
-        raise InputError("expected a JSON object {instruction: [tag, ...]}", path=path, field="replay.tags_file")
-    return {str(k): list(v) for k, v in doc.items()}
+    """Intention tags in any shape :func:`inscl.data.precomputed.load_tags` reads."""
+    from inscl.data.precomputed import load_tags
+
+    return load_tags(path)
 
 
 def _stage_scores(stage_dir: Path) -> dict[str, float]:
