@@ -21,6 +21,7 @@ WORK=${LF_WORK:-$ROOT/.cache/llamafactory-smoke}
 PYTHON=${PYTHON:-python3}
 LF_MODEL=${LF_MODEL:-smollm2}
 LF_STEPS=${LF_STEPS:-3}
+export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's inscl
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 CUDA_VISIBLE_DEVICES="" \
        DISABLE_VERSION_CHECK=1 GRADIO_ANALYTICS_ENABLED=False
 
@@ -51,3 +52,110 @@ print("versions:", ", ".join(f"{p} {m.version(p)}" for p in
       ("llamafactory", "torch", "transformers", "peft", "trl", "datasets")))
 PY
 [[ "${LF_INSTALL_ONLY:-0}" == 1 ]] && exit 0
+
+mkdir -p "$WORK"
+# 2. Task files: four SuperNI-shaped tasks in sharegpt (multi-turn, a system prompt)
+#    and in alpaca, written by a small generator so the script needs no data download.
+step "writing task files and plans under $WORK"
+"$PYTHON" - "$WORK" <<'PY'
+import json, sys
+from pathlib import Path
+
+root = Path(sys.argv[1])
+topics = {"sentiment": "Classify the sentiment of the review as positive or negative.",
+          "capitals": "Name the capital city of the given country.",
+          "plural": "Give the plural of the English noun.",
+          "antonym": "Give an antonym of the word."}
+for fmt in ("sharegpt", "alpaca"):
+    folder = root / f"tasks-{fmt}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, (name, definition) in enumerate(topics.items()):
+        rows = []
+        for i in range(24):
+            question, answer = f"{name} item {i}", f"answer {t}.{i}"
+            if fmt == "alpaca":
+                rows.append({"instruction": definition, "input": question, "output": answer})
+            else:
+                conv = [{"from": "human", "value": f"{definition}\n{question}"}, {"from": "gpt", "value": answer}]
+                if i % 2:
+                    conv += [{"from": "human", "value": "Why?"}, {"from": "gpt", "value": "Because."}]
+                row = {"id": f"{name}-{i}", "conversations": conv}
+                if i % 3 == 0:
+                    row["system"] = "You are a careful assistant."
+                rows.append(row)
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+PY
+for FMT in alpaca sharegpt; do
+    "$PYTHON" -m inscl -q plan --tasks "$WORK/tasks-$FMT" --strategy inscl --encoder hashing --tagger offline \
+        --budget 4 --out "$WORK/plan-$FMT" --force
+done
+
+# 3. The model: a local folder.
+if [[ "$LF_MODEL" == tiny ]]; then
+    MODEL_DIR="$WORK/tiny-model"
+    "$PYTHON" - "$MODEL_DIR" <<'PY'
+import sys
+from inscl.runner.models import load_model
+model, tok = load_model("tiny", device="cpu")
+model.save_pretrained(sys.argv[1]); tok.save_pretrained(sys.argv[1])
+PY
+    TEMPLATE=default
+else
+    MODEL_DIR=$("$PYTHON" -c 'from inscl.runner.models import smollm2_folder; print(smollm2_folder())')
+    TEMPLATE=smollm2
+fi
+echo "model: $MODEL_DIR (template $TEMPLATE)"
+
+# 4. A few LoRA steps on stage 2 (its mixture holds replay of stage 1) of each plan.
+for FMT in alpaca sharegpt; do
+    PLAN="$WORK/plan-$FMT"
+    DATASET=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["stages"][1]["dataset"])' \
+        "$PLAN/plan.json")
+    step "llamafactory-cli train: $FMT plan, dataset $DATASET"
+    "$PYTHON" -c 'import json, sys; e = json.load(open(sys.argv[1]))[sys.argv[2]]; print("dataset_info entry:", json.dumps(e))' \
+        "$PLAN/dataset_info.json" "$DATASET"
+    OUT="$WORK/saves-$FMT"
+    rm -rf "$OUT"
+    cat > "$WORK/train-$FMT.yaml" <<YAML
+model_name_or_path: $MODEL_DIR
+trust_remote_code: false
+stage: sft
+do_train: true
+finetuning_type: lora
+lora_rank: 4
+lora_target: all
+dataset_dir: $PLAN
+dataset: $DATASET
+template: $TEMPLATE
+cutoff_len: 256
+max_samples: 32
+overwrite_cache: true
+preprocessing_num_workers: 1
+dataloader_num_workers: 0
+output_dir: $OUT
+logging_steps: 1
+save_strategy: "no"
+plot_loss: false
+overwrite_output_dir: true
+report_to: none
+per_device_train_batch_size: 2
+gradient_accumulation_steps: 1
+learning_rate: 1.0e-4
+max_steps: $LF_STEPS
+bf16: false
+fp16: false
+seed: 0
+YAML
+    "$VENV/bin/llamafactory-cli" train "$WORK/train-$FMT.yaml" 2>&1 | tee "$WORK/train-$FMT.log" \
+        | grep -E "'loss'|train_loss|Num examples|Error|error" || true
+    "$PYTHON" - "$WORK/train-$FMT.log" "$FMT" "$LF_STEPS" <<'PY'
+import math, re, sys
+text = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+losses = [float(x) for x in re.findall(r"'loss': '?([0-9.eE+-]+|nan|inf)'?", text)]
+steps = int(sys.argv[3])
+ok = len(losses) >= steps and all(math.isfinite(x) for x in losses)
+print(f"{sys.argv[2]}: {len(losses)} logged steps, losses {losses} -> {'PASS' if ok else 'FAIL'}")
+sys.exit(0 if ok else 1)
+PY
+done
+step "LLaMA-Factory smoke test passed (alpaca and sharegpt)"

@@ -147,8 +147,9 @@ def load_tags(path: str | Path) -> dict[str, list[str]]:
     for index, (lineno, record) in enumerate(records):
         field = "instruction" if lineno is not None else f"[{index}].instruction"
         if not isinstance(record, dict):
-            raise InputError(f"expected an object, got {type(record).__name__}", path=path, line=lineno,
-                             field=field.rsplit(".", 1)[0])
+            where = "" if lineno is not None else f" (item {index} is a {type(record).__name__})"
+            raise InputError('expected a JSON object {instruction: tags} or a list of {"instruction", "tags"} '
+                             f"records{where}", path=path, line=lineno)
         instruction = record.get("instruction")
         if not isinstance(instruction, str):
             raise InputError("missing or non-string instruction", path=path, line=lineno, field=field)
