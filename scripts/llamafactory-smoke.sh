@@ -46,6 +46,16 @@ if [[ ! -x "$VENV/bin/llamafactory-cli" ]]; then
     echo "torch==$TORCH_PIN" > "$VENV/constraints.txt"
     "$VENV/bin/pip" install -q "llamafactory==$LF_VERSION" -c "$VENV/constraints.txt" "${INDEX_ARGS[@]}"
 fi
+# torchvision/torchaudio from PyPI are CUDA builds that do not load against the CPU torch (and
+# pip may pick versions made for another torch); a text-only run needs neither, and transformers
+# imports them only when they load, so broken ones are removed.
+for pkg in torchvision torchaudio; do
+    if "$VENV/bin/pip" show -q "$pkg" 2>/dev/null && ! "$VENV/bin/python" -c \
+            "import torch, $pkg; torch.ops.torchvision.nms if '$pkg' == 'torchvision' else None" 2>/dev/null; then
+        echo "(removing $pkg: it does not load against torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)'))"
+        "$VENV/bin/pip" uninstall -q -y "$pkg"
+    fi
+done
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as m
 print("versions:", ", ".join(f"{p} {m.version(p)}" for p in
