@@ -46,16 +46,23 @@ if [[ ! -x "$VENV/bin/llamafactory-cli" ]]; then
     echo "torch==$TORCH_PIN" > "$VENV/constraints.txt"
     "$VENV/bin/pip" install -q "llamafactory==$LF_VERSION" -c "$VENV/constraints.txt" "${INDEX_ARGS[@]}"
 fi
-# torchvision/torchaudio from PyPI are CUDA builds that do not load against the CPU torch (and
-# pip may pick versions made for another torch); a text-only run needs neither, and transformers
-# imports them only when they load, so broken ones are removed.
-for pkg in torchvision torchaudio; do
-    if "$VENV/bin/pip" show -q "$pkg" 2>/dev/null && ! "$VENV/bin/python" -c \
-            "import torch, $pkg; torch.ops.torchvision.nms if '$pkg' == 'torchvision' else None" 2>/dev/null; then
-        echo "(removing $pkg: it does not load against torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)'))"
-        "$VENV/bin/pip" uninstall -q -y "$pkg"
-    fi
-done
+# torchvision/torchaudio from PyPI are built for other torch releases (there is no torchaudio for
+# every torch) and their compiled parts do not load against this CPU torch. A text-only LoRA run
+# needs neither: a broken torchvision is removed (transformers imports it only when present), and
+# torchaudio, which LLaMA-Factory imports unconditionally, loses its compiled extension (torchaudio
+# then imports in its documented extension-less mode).
+TORCH_VERSION=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')
+if "$VENV/bin/pip" show -q torchvision 2>/dev/null \
+        && ! "$VENV/bin/python" -c "import torchvision" 2>/dev/null; then
+    echo "(removing torchvision: it does not load against torch $TORCH_VERSION)"
+    "$VENV/bin/pip" uninstall -q -y torchvision
+fi
+if ! "$VENV/bin/python" -c "import torchaudio" 2>/dev/null; then
+    TA_LIB=$("$VENV/bin/python" -c 'import importlib.util as u, pathlib; print(pathlib.Path(u.find_spec("torchaudio").origin).parent / "lib")')
+    echo "(torchaudio's compiled extension does not load against torch $TORCH_VERSION: removing $TA_LIB/*.so)"
+    rm -f "$TA_LIB"/*.so
+    "$VENV/bin/python" -c "import torchaudio"
+fi
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as m
 print("versions:", ", ".join(f"{p} {m.version(p)}" for p in
