@@ -236,7 +236,7 @@ def test_bad_records_name_file_line_and_field(tmp_path, fmt, line2, line, field,
 def test_duplicates_json_lists_and_empty_files_per_format(tmp_path, fmt):
     record = json.loads(GOOD[fmt])
     dup = write_lines(tmp_path / "dup.jsonl", [json.dumps({**record, "id": "x"})] * 2)
-    with pytest.raises(InputError, match=rf"dup\.jsonl:2, field 'id': duplicate id 'x' \(first on line 1\)"):
+    with pytest.raises(InputError, match=r"dup\.jsonl:2, field 'id': duplicate id 'x' \(first on line 1\)"):
         load_tasks(dup)
     broken = {**record, "id": []}
     listed = tmp_path / "l.json"

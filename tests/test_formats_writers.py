@@ -95,7 +95,7 @@ def check_llamafactory(out: Path) -> dict:
         assert set(entry.get("tags", {})) <= LF_TAG_KEYS
         records = [json.loads(x) for x in lines(out / entry["file_name"])]
         for record in records:
-            system, turns = lf_conversation(entry, record)
+            _, turns = lf_conversation(entry, record)
             assert turns and turns[0][0] == "user" and turns[-1][0] == "assistant"
             # LLaMA-Factory wants user turns at odd and assistant turns at even positions.
             assert [r for r, _ in turns] == ["user", "assistant"] * (len(turns) // 2)
@@ -121,9 +121,9 @@ def test_plan_writes_input_records_back_unchanged(tmp_path, make):
         assert set(replay) <= set(mixture) and len(mixture) == stage["mixture_size"]
         assert len(replay) == stage["replay_total"]
     assert sum(doc["stages"][-1]["quotas"].values()) == 8
-    for name in inputs:
+    for name, records in inputs.items():
         split = lines(out / "data" / f"{name}.train.jsonl") + lines(out / "data" / f"{name}.test.jsonl")
-        assert sorted(split) == sorted(json.dumps(r, ensure_ascii=False) for r in inputs[name])
+        assert sorted(split) == sorted(json.dumps(r, ensure_ascii=False) for r in records)
     info = check_llamafactory(out)
     entry = info[doc["stages"][1]["dataset"]]
     if make is sharegpt_records:
