@@ -72,19 +72,26 @@ class RecordWriter:
 
     def __post_init__(self) -> None:
         self.module = get_format(self.format)
-        self.source_format = {t.name: _task_format(t) for t in self.tasks}
         # prompt_completion: strings only when every example is a single plain exchange.
-        self.conversational = any(
-            self.source_format[t.name] in ("sharegpt", "messages")
-            or any(getattr(e, "source", None) is not None and is_conversational(e.source) for e in t.examples)
-            for t in self.tasks)
+        self.conversational = self.format == "prompt_completion" and any(
+            self.source_format(e) in ("sharegpt", "messages")
+            or (self.source_format(e) == "prompt_completion" and is_conversational(e.source))
+            for t in self.tasks for e in t.examples)
         self._rename = {} if self.format == "alpaca" else {
             k: v for k, v in self.columns.items() if k in self.module.FIELDS and k != v}
+
+    def source_format(self, example: Example) -> str | None:
+        """The format of the record ``example`` was read from (None when it keeps none)."""
+        source = getattr(example, "source", None)
+        if source is None:
+            return None
+        view = with_columns(source, self.columns)
+        return next((name for name, module in FORMATS.items() if module.detect(view)), None)
 
     def record(self, example: Example) -> dict[str, Any]:
         if not isinstance(example, Example):
             raise TypeError(f"expected an Example, got {type(example).__name__}")
-        fmt = self.source_format.get(example.task, "alpaca")
+        fmt = self.source_format(example)
         source = example.source
         if source is not None and fmt == self.format and (
                 fmt != "prompt_completion" or is_conversational(source) == self.conversational):
