@@ -8,8 +8,9 @@
 #
 #   scripts/llamafactory-smoke.sh            # install (once), plan, train alpaca + sharegpt stages
 #   LF_STEPS=5 LF_MODEL=tiny scripts/llamafactory-smoke.sh
+#   LF_FORMATS="alpaca sharegpt messages" scripts/llamafactory-smoke.sh
 #
-# Exit status 0 only when both trainings finish with a finite loss.
+# Exit status 0 only when every training finishes its steps with a finite loss.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +22,7 @@ WORK=${LF_WORK:-$ROOT/.cache/llamafactory-smoke}
 PYTHON=${PYTHON:-python3}
 LF_MODEL=${LF_MODEL:-smollm2}
 LF_STEPS=${LF_STEPS:-3}
+LF_FORMATS=${LF_FORMATS:-alpaca sharegpt}  # plan record formats to train on (also: messages)
 export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's inscl
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 CUDA_VISIBLE_DEVICES="" \
        DISABLE_VERSION_CHECK=1 GRADIO_ANALYTICS_ENABLED=False
@@ -102,9 +104,11 @@ for fmt in ("sharegpt", "alpaca"):
                 rows.append(row)
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 PY
-for FMT in alpaca sharegpt; do
-    "$PYTHON" -m inscl -q plan --tasks "$WORK/tasks-$FMT" --strategy inscl --encoder hashing --tagger offline \
-        --budget 4 --out "$WORK/plan-$FMT" --force
+for FMT in $LF_FORMATS; do
+    # alpaca from the alpaca tasks, as they are; the others from the ShareGPT tasks (messages: converted)
+    SRC=$([[ "$FMT" == alpaca ]] && echo alpaca || echo sharegpt)
+    "$PYTHON" -m inscl -q plan --tasks "$WORK/tasks-$SRC" --strategy inscl --encoder hashing --tagger offline \
+        --budget 4 --format "$FMT" --out "$WORK/plan-$FMT" --force
 done
 
 # 3. The model: a local folder.
@@ -124,7 +128,7 @@ fi
 echo "model: $MODEL_DIR (template $TEMPLATE)"
 
 # 4. A few LoRA steps on stage 2 (its mixture holds replay of stage 1) of each plan.
-for FMT in alpaca sharegpt; do
+for FMT in $LF_FORMATS; do
     PLAN="$WORK/plan-$FMT"
     DATASET=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["stages"][1]["dataset"])' \
         "$PLAN/plan.json")
@@ -175,4 +179,4 @@ print(f"{sys.argv[2]}: {len(losses)} logged steps, losses {losses} -> {'PASS' if
 sys.exit(0 if ok else 1)
 PY
 done
-step "LLaMA-Factory smoke test passed (alpaca and sharegpt)"
+step "LLaMA-Factory smoke test passed ($LF_FORMATS)"
