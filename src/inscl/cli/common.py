@@ -23,9 +23,9 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
     """How task files are read: ``--input-format``, ``--columns``, ``--instruction-from``, ``--skip-invalid``."""
     from inscl.data.formats import FORMATS, INSTRUCTION_RULES
 
-    parser.add_argument("--input-format", choices=[*FORMATS, "superni"], metavar="FORMAT",
-                        help=f"record format of the task files: {', '.join(FORMATS)} "
-                             "(default: detected from each file's first record)")
+    parser.add_argument("--input-format", choices=list(FORMATS), metavar="FORMAT",
+                        help=f"record format of the task files: {', '.join(FORMATS)} (default: detected from "
+                             "each file's first record; SuperNI task files are always recognised)")
     parser.add_argument("--columns", metavar="FIELD=COLUMN,...",
                         help="read other column names, e.g. instruction=question,output=answer")
     parser.add_argument("--instruction-from", choices=INSTRUCTION_RULES, default="system+user",
@@ -38,8 +38,7 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_options(args: argparse.Namespace) -> dict[str, Any]:
     """The :func:`inscl.data.load_tasks` keyword arguments given by :func:`add_read_arguments`."""
-    fmt = getattr(args, "input_format", None)
-    return {"format": None if fmt == "superni" else fmt, "columns": getattr(args, "columns", None),
+    return {"format": getattr(args, "input_format", None), "columns": getattr(args, "columns", None),
             "instruction": getattr(args, "instruction_from", "system+user"),
             "skip_invalid": bool(getattr(args, "skip_invalid", False))}
 

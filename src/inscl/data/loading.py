@@ -236,8 +236,7 @@ def _load_task_file(path: Path, options: ReadOptions | None = None, task_name: s
     if path.is_file() and path.suffix not in TASK_SUFFIXES:
         raise InputError(f"unsupported file type {path.suffix!r} (expected .jsonl, .json, .parquet or .arrow)",
                          path=path)
-    if (path.suffix == ".json" and path.is_file() and options.format in (None, "superni")
-            and looks_like_superni(path)):
+    if path.suffix == ".json" and path.is_file() and looks_like_superni(path):  # a whole-file format
         tf = read_superni_task_file(path)
         if not tf.english:
             log.warning("%s: not an English task (Input/Output/Instruction_language)", path)
