@@ -19,7 +19,7 @@ A conversation must open (after system turns) with a user turn and have an assis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from inscl.data.formats.base import InvalidConversation, Parsed, ReadOptions
@@ -31,16 +31,15 @@ SYSTEM, USER, ASSISTANT = "system", "user", "assistant"
 Turn = tuple[str, str]
 
 
-def parse_turns(turns: Sequence[Turn], where: Sequence[str], path: Path, line: int,
+def parse_turns(turns: Sequence[Turn], where: Callable[[int], str], path: Path, line: int,
                 options: ReadOptions, names: Sequence[str] | None = None) -> Parsed:
     """The instruction, input and first reply of a conversation (roles already normalised).
 
-    ``where[i]`` is the field name of turn ``i`` and ``names[i]`` its role as written, for
-    error messages.
+    ``where(i)`` is the field name of turn ``i`` and ``names[i]`` its role as written, for
+    error messages (built only when there is an error).
     """
     if not turns:
-        raise InvalidConversation("empty conversation (nothing to train on)", path=path, line=line,
-                                  field=where[0] if where else None)
+        raise InvalidConversation("empty conversation (nothing to train on)", path=path, line=line)
     i = 0
     systems: list[str] = []
     while i < len(turns) and turns[i][0] == SYSTEM:
@@ -48,19 +47,19 @@ def parse_turns(turns: Sequence[Turn], where: Sequence[str], path: Path, line: i
         i += 1
     if i == len(turns):
         raise InvalidConversation("only system turns (nothing to train on)", path=path, line=line,
-                                  field=where[-1])
+                                  field=where(len(turns) - 1))
     role, user = turns[i]
     if role != USER:
         raise InvalidConversation(
             f"the first non-system turn is from {(names[i] if names else role)!r}, not the user (InsCL takes the user's request as "
-            "the instruction; a split-off continuation of a longer chat?)", path=path, line=line, field=where[i])
+            "the instruction; a split-off continuation of a longer chat?)", path=path, line=line, field=where(i))
     if not user.strip():
         raise InvalidConversation("empty first user turn (it is the instruction)", path=path, line=line,
-                                  field=where[i])
+                                  field=where(i))
     reply = next((content for r, content in turns[i + 1:] if r == ASSISTANT), None)
     if reply is None:
         raise InvalidConversation("no assistant turn after the first user turn (nothing to train on)",
-                                  path=path, line=line, field=where[i])
+                                  path=path, line=line, field=where(i))
     system = "\n\n".join(s for s in systems if s.strip())
     if options.instruction == "user" or not system:
         return Parsed(user, "", reply)

@@ -6,7 +6,7 @@ Roles ``system`` (and OpenAI's ``developer``), ``user``, ``assistant`` and ``too
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,10 @@ def detect(record: Mapping[str, Any]) -> bool:
     return "messages" in record
 
 
-def message_turns(messages: Any, name: str, path: Path, line: int) -> tuple[list[Turn], list[str]]:
-    """Validated turns of a message list stored under field ``name``."""
+def message_turns(messages: Any, name: str, path: Path, line: int, offset: int = 0
+                  ) -> tuple[list[Turn], Callable[[int], str]]:
+    """Validated turns of a message list stored under field ``name``; ``where(i)`` names turn
+    ``i`` counted from ``offset`` (for a prompt and completion read as one conversation)."""
     if messages is None:
         raise InputError("missing", path=path, line=line, field=name)
     if not isinstance(messages, list):
@@ -35,23 +37,24 @@ def message_turns(messages: Any, name: str, path: Path, line: int) -> tuple[list
     if not messages:
         raise InvalidConversation("empty conversation (nothing to train on)", path=path, line=line, field=name)
     turns: list[Turn] = []
-    where: list[str] = []
     for i, msg in enumerate(messages):
-        at = f"{name}[{i}]"
         if not isinstance(msg, dict):
             raise InputError(f"expected an object with 'role' and 'content', got {type(msg).__name__}",
-                             path=path, line=line, field=at)
+                             path=path, line=line, field=f"{name}[{i}]")
         role, content = msg.get("role"), msg.get("content")
-        if not isinstance(role, str):
-            raise InputError("missing or not a string", path=path, line=line, field=f"{at}.role")
-        if role not in _ROLES:
-            raise InputError(f"unknown role {role!r} (expected one of {', '.join(_ROLES)})", path=path,
-                             line=line, field=f"{at}.role")
+        kind = _ROLES.get(role) if isinstance(role, str) else None
+        if kind is None:
+            why = "missing or not a string" if not isinstance(role, str) else (
+                f"unknown role {role!r} (expected one of {', '.join(_ROLES)})")
+            raise InputError(why, path=path, line=line, field=f"{name}[{i}].role")
         if not isinstance(content, str):
             got = "missing" if content is None else f"expected a string, got {type(content).__name__}"
-            raise InputError(got, path=path, line=line, field=f"{at}.content")
-        turns.append((_ROLES[role], content))
-        where.append(f"{at}.role")
+            raise InputError(got, path=path, line=line, field=f"{name}[{i}].content")
+        turns.append((kind, content))
+
+    def where(i: int) -> str:
+        return f"{name}[{i - offset}].role"
+
     return turns, where
 
 

@@ -7,7 +7,7 @@ completion messages form one conversation, read like :mod:`inscl.data.formats.me
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ def detect(record: Mapping[str, Any]) -> bool:
     return "prompt" in record and "completion" in record
 
 
-def _check(record: Mapping[str, Any], path: Path, line: int) -> tuple[list[Turn], list[str]] | None:
+def _check(record: Mapping[str, Any], path: Path, line: int
+           ) -> tuple[list[Turn], Callable[[int], str]] | None:
     """The turns of a conversational record, or None for a standard (string) one."""
     prompt, completion = record.get("prompt"), record.get("completion")
     for name, value in (("prompt", prompt), ("completion", completion)):
@@ -40,8 +41,12 @@ def _check(record: Mapping[str, Any], path: Path, line: int) -> tuple[list[Turn]
     if isinstance(prompt, str):
         return None
     p_turns, p_where = message_turns(prompt, "prompt", path, line)
-    c_turns, c_where = message_turns(completion, "completion", path, line)
-    return p_turns + c_turns, p_where + c_where
+    c_turns, c_where = message_turns(completion, "completion", path, line, offset=len(p_turns))
+
+    def where(i: int) -> str:
+        return p_where(i) if i < len(p_turns) else c_where(i)
+
+    return p_turns + c_turns, where
 
 
 def parse(record: Mapping[str, Any], path: Path, line: int, options: ReadOptions) -> Parsed:

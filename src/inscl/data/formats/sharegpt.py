@@ -8,7 +8,7 @@ column) comes before the turns. The instruction follows :mod:`inscl.data.formats
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,8 @@ def detect(record: Mapping[str, Any]) -> bool:
     return "conversations" in record
 
 
-def _turns(record: Mapping[str, Any], path: Path, line: int) -> tuple[list[Turn], list[str], list[str]]:
+def _turns(record: Mapping[str, Any], path: Path, line: int
+           ) -> tuple[list[Turn], Callable[[int], str], list[str]]:
     conv = record.get("conversations")
     if conv is None:
         raise InputError("missing", path=path, line=line, field="conversations")
@@ -38,7 +39,6 @@ def _turns(record: Mapping[str, Any], path: Path, line: int) -> tuple[list[Turn]
         raise InputError(f"expected a list of turns, got {type(conv).__name__}", path=path, line=line,
                          field="conversations")
     turns: list[Turn] = []
-    where: list[str] = []
     names: list[str] = []
     system = record.get("system")
     if system is not None:
@@ -47,28 +47,30 @@ def _turns(record: Mapping[str, Any], path: Path, line: int) -> tuple[list[Turn]
                              field="system")
         if system.strip():
             turns.append((SYSTEM, system))
-            where.append("system")
             names.append("system")
+    offset = len(turns)
     if not conv:
         raise InvalidConversation("empty conversation (nothing to train on)", path=path, line=line,
                                   field="conversations")
     for i, turn in enumerate(conv):
-        at = f"conversations[{i}]"
         if not isinstance(turn, dict):
             raise InputError(f"expected an object with 'from' and 'value', got {type(turn).__name__}",
-                             path=path, line=line, field=at)
+                             path=path, line=line, field=f"conversations[{i}]")
         role, value = turn.get("from"), turn.get("value")
-        if not isinstance(role, str):
-            raise InputError("missing or not a string", path=path, line=line, field=f"{at}.from")
-        if role not in _ROLES:
-            raise InputError(f"unknown role {role!r} (expected one of {', '.join(_ROLES)})", path=path,
-                             line=line, field=f"{at}.from")
+        kind = _ROLES.get(role) if isinstance(role, str) else None
+        if kind is None:
+            why = "missing or not a string" if not isinstance(role, str) else (
+                f"unknown role {role!r} (expected one of {', '.join(_ROLES)})")
+            raise InputError(why, path=path, line=line, field=f"conversations[{i}].from")
         if not isinstance(value, str):
             got = "missing" if value is None else f"expected a string, got {type(value).__name__}"
-            raise InputError(got, path=path, line=line, field=f"{at}.value")
-        turns.append((_ROLES[role], value))
-        where.append(f"{at}.from")
+            raise InputError(got, path=path, line=line, field=f"conversations[{i}].value")
+        turns.append((kind, value))
         names.append(role)
+
+    def where(i: int) -> str:
+        return "system" if i < offset else f"conversations[{i - offset}].from"
+
     return turns, where, names
 
 
