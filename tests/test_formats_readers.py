@@ -167,6 +167,14 @@ def test_data_check_cli_reads_other_formats(tmp_path, capsys):
     assert "cannot tell the format" in capsys.readouterr().err
     assert main(["data", "check", "--tasks", str(f), "--columns", "instruction"]) == 2
     assert "field '--columns': expected FIELD=COLUMN" in capsys.readouterr().err
+    # Two personas over the same two requests: 4 instructions with the system prompt, 2 without.
+    chat = jsonl(tmp_path / "chat.jsonl", [sg(("human", q), ("gpt", "ok"), system=p) for p in ("A.", "B.")
+                                           for q in ("x?", "y?")] + [sg(("gpt", "orphan"))])
+    assert main(["data", "check", "--tasks", str(chat)]) == 2
+    assert "chat.jsonl:5, field 'conversations[0].from'" in capsys.readouterr().err
+    for rule, n in (("system+user", 4), ("user", 2), ("system", 2)):
+        assert main(["data", "check", "--tasks", str(chat), "--skip-invalid", "--instruction-from", rule]) == 0
+        assert re.search(rf"chat\s+sharegpt\s+4\s+{n}\s", capsys.readouterr().out), rule
 
 
 # --------------------------------------------------------------------------- bad input, per format
