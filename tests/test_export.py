@@ -44,7 +44,10 @@ def test_layout(written) -> None:
     out, trains, tests, planner = written
     assert stage_dir_name(3, "sum/mary", 3) == "stage_03_sum_mary"
     dirs = ["stage_01_classify_reviews", "stage_02_qa", "stage_03_sum_mary"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(["data", "dataset_info.json", "plan.json", *dirs])
+    assert sorted(p.name for p in out.iterdir()) == sorted([".inscl-output", "data", "dataset_info.json",
+                                                            "plan.json", *dirs])
+    assert json.loads((out / ".inscl-output").read_text())["kind"] == "plan"
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~_umask())  # not mkdtemp's 0700
     for folder, train, stage in zip(dirs, trains, planner.stages):
         replay = read_jsonl(out / folder / "replay.jsonl")
         mixture = read_jsonl(out / folder / "mixture.jsonl")
@@ -96,6 +99,14 @@ def test_mixture_order_is_deterministic(written, tmp_path: Path) -> None:
     assert not (tmp_path / "again" / "data").exists()
 
 
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_existing_output_is_kept_unless_overwrite(written, tmp_path: Path) -> None:
     _, trains, _, planner = written
     target = tmp_path / "busy"
@@ -103,9 +114,15 @@ def test_existing_output_is_kept_unless_overwrite(written, tmp_path: Path) -> No
     (target / "keep.txt").write_text("mine")
     with pytest.raises(InputError, match="exists and is not empty"):
         write_plan(planner, trains, target)
+    # overwrite replaces only a folder inscl wrote: a user's folder is refused, naming what it holds
+    with pytest.raises(InputError, match=r"not written by inscl.*would delete 1 file\(s\) in 1 folder\(s\): keep\.txt"):
+        write_plan(planner, trains, target, overwrite=True)
     assert (target / "keep.txt").read_text() == "mine"
+    (target / "keep.txt").unlink()
+    write_plan(planner, trains, target)  # an empty folder is fine
+    (target / "stage_01_qa").mkdir()  # something the earlier plan did not hold: replaced with it
     write_plan(planner, trains, target, overwrite=True)
-    assert (target / "plan.json").is_file() and not (target / "keep.txt").exists()
+    assert (target / "plan.json").is_file() and not (target / "stage_01_qa").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
 
 

@@ -41,7 +41,10 @@ def _superni(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from inscl.data import load_tasks
+    from inscl.pathchecks import check_input
 
+    for path in args.tasks:
+        check_input(path, "--tasks")
     order = args.order
     if order is not None and len(order) == 1:
         order = order[0]  # a preset name or a comma-separated list

@@ -47,6 +47,18 @@ def tag_texts(tags: dict[str, list[str]]) -> list[str]:
     return list(dict.fromkeys(raw + [n for n in map(normalize_tag, raw) if n]))
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """The inputs are readable and the outputs writable, before any model is loaded."""
+    from inscl.pathchecks import check_cache_dir, check_input, check_output_file
+
+    inputs = [check_input(path, "--tasks") for path in args.tasks]
+    if args.tags is not None:
+        inputs.append(check_input(args.tags, "--tags", "file"))
+    check_cache_dir(args.cache_dir or cache_root(), "--cache-dir")
+    if args.out is not None:
+        check_output_file(args.out, "--out", inputs)
+
+
 def run(args: argparse.Namespace) -> int:
     from inscl.encoders import make_encoder
 
@@ -54,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"must be >= 1, got {args.batch_size}", field="--batch-size")
     if args.out is not None and args.out.is_dir():
         raise InputError("is a directory; give a file name (.npz or .jsonl)", path=args.out, field="--out")
+    _check_paths(args)
     quiet = bool(getattr(args, "quiet", False))
     tasks, texts = tasks_and_instructions(args.tasks, **read_options(args))
     if args.tags is not None:

@@ -92,9 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if strategy.needs_tags and args.tags is None and args.tagger is None:
         raise InputError(f"strategy {strategy.name!r} needs intention tags: pass --tags FILE (e.g. written by "
                          "'inscl tag') or --tagger SPEC (e.g. --tagger offline)", field="--tags")
-    if args.out.exists() and not args.force and not (args.out.is_dir() and not any(args.out.iterdir())):
-        raise InputError("output folder exists and is not empty (pass --force to replace it)", path=args.out,
-                         field="--out")
+    inputs = _check_paths(args)
     quiet = bool(getattr(args, "quiet", False))
     progress = False if quiet else None
     cache_dir = args.cache_dir or cache_root()
@@ -118,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
         planner = plan_stream(trains, config, encoder, tag_source, tag_encoder=tag_encoder, progress=progress)
     for message in dict.fromkeys(str(w.message) for w in caught):
         log.warning("%s", message)
-    write_plan(planner, trains, args.out, test_tasks=tests, overwrite=args.force, format=args.format,
-               datasets=args.write_datasets)
+    write_plan(planner, trains, args.out, test_tasks=tests, overwrite=args.force, inputs=inputs,
+               format=args.format, datasets=args.write_datasets)
     if not quiet:
         print(summary_table(planner))
         from inscl.data.writers import choose_format
@@ -127,6 +125,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}/plan.json, dataset_info.json and {len(planner.stages)} stage folders "
               f"({choose_format(trains, args.format)} records)")
     return 0
+
+
+def _check_paths(args: argparse.Namespace) -> list[Path]:
+    """Every path argument, checked before any work: the inputs are readable, ``--out`` may
+    be written (or replaced) and ``--cache-dir`` is a writable folder. Returns the inputs."""
+    from inscl.outdir import check_output_dir
+    from inscl.pathchecks import check_cache_dir, check_input
+
+    inputs = [check_input(t, "--tasks") for t in args.tasks]
+    for flag, path in (("--embeddings", args.embeddings), ("--tags", args.tags)):
+        if path is not None:
+            inputs.append(check_input(path, flag, "file"))
+    if args.cache_dir is not None:
+        check_cache_dir(args.cache_dir, "--cache-dir")
+    check_output_dir(args.out, kind="plan", force=args.force, inputs=inputs)
+    return inputs
 
 
 def summary_table(planner: Any) -> str:

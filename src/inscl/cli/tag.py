@@ -74,6 +74,16 @@ def _tagger_options(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """The inputs are readable and the outputs writable, before any model is loaded."""
+    from inscl.pathchecks import check_cache_dir, check_input, check_output_file
+
+    inputs = [check_input(path, "--tasks") for path in args.tasks]
+    check_cache_dir(args.cache_dir or cache_root(), "--cache-dir")
+    if args.out is not None:
+        check_output_file(args.out, "--out", inputs)
+
+
 def run(args: argparse.Namespace) -> int:
     from inscl.data.jsonio import write_jsonl
     from inscl.taggers import make_tagger
@@ -81,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     quiet = bool(getattr(args, "quiet", False))
     if args.out is not None and args.out.is_dir():
         raise InputError("is a directory; give a file name (.jsonl)", path=args.out, field="--out")
+    _check_paths(args)
     options = _tagger_options(args)
     tasks, instructions = tasks_and_instructions(args.tasks, **read_options(args))
     try:

@@ -15,17 +15,17 @@ own (a conversation comes back as the same record; alpaca and SuperNI give alpac
 objects ``instruction``, ``input``, ``output``, ``id``, ``task``), which
 ``datasets.load_dataset("json", data_files=...)`` reads as is. Everything is written into a
 temporary folder beside ``out_dir`` that is renamed at the end, so a failure never leaves
-a partial ``out_dir``.
+a partial ``out_dir``. The folder holds the marker ``.inscl-output``
+(kind ``plan``, see :mod:`inscl.outdir`): ``overwrite`` replaces only such a folder or an
+empty one, never a folder the user filled or one that holds an input.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from inscl.data.jsonio import write_json
 from inscl.data.task import Task
 from inscl.data.writers import DATASET_KINDS, RecordWriter, choose_format, write_dataset, write_records
 from inscl.errors import InputError
+from inscl.outdir import check_output_dir, make_temp_dir, replace_dir, write_marker
 from inscl.replay.planner import ReplayPlanner
 
 __all__ = ["dataset_name", "stage_dir_name", "write_plan"]
@@ -59,7 +60,8 @@ def dataset_name(stage_dir: str, replay: bool = False) -> str:
 
 
 def write_plan(planner: ReplayPlanner, tasks: Sequence[Task], out_dir: str | Path, *,
-               test_tasks: Sequence[Task] | None = None, overwrite: bool = False, format: str | None = None,
+               test_tasks: Sequence[Task] | None = None, overwrite: bool = False,
+               inputs: Iterable[str | Path] = (), format: str | None = None,
                datasets: str | None = None) -> Path:
     """Writes the plan of ``planner`` for the training tasks ``tasks`` into ``out_dir``.
 
@@ -71,10 +73,12 @@ def write_plan(planner: ReplayPlanner, tasks: Sequence[Task], out_dir: str | Pat
         The training split of every task, in stream order; mixtures use all of it.
     out_dir:
         Created by this call. An existing non-empty folder is an :class:`InputError`
-        unless ``overwrite``.
+        unless ``overwrite`` and it is a plan folder written by inscl.
     test_tasks:
         The matching test splits; when given, ``data/<task>.train.jsonl`` and
         ``data/<task>.test.jsonl`` are written too.
+    inputs:
+        Paths the plan was made from; ``out_dir`` may not be, contain or lie inside one.
     format:
         The record format of every file (``alpaca``, ``sharegpt``, ``messages``,
         ``prompt_completion``); default: the tasks' own (:func:`inscl.data.writers.choose_format`).
@@ -98,14 +102,14 @@ def write_plan(planner: ReplayPlanner, tasks: Sequence[Task], out_dir: str | Pat
     for t in tasks:
         columns.update(t.metadata.get("columns") or {})
     writer = RecordWriter(choose_format(tasks, format), tasks, columns)
-    if out_dir.exists() and not (out_dir.is_dir() and not any(out_dir.iterdir())) and not overwrite:
-        raise InputError("output folder exists and is not empty (pass --force to replace it)", path=out_dir,
-                         field="--out")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    check_output_dir(out_dir, kind="plan", force=overwrite, inputs=inputs)
+    tmp = make_temp_dir(out_dir, prefix=f".{out_dir.name}.")
     try:
         _write_contents(planner, tasks, test_tasks, tmp, writer, datasets)
-        _replace_dir(tmp, out_dir)
+        write_marker(tmp, "plan")
+        # Checked again: the folder may have changed while the plan was written.
+        check_output_dir(out_dir, kind="plan", force=overwrite, inputs=inputs)
+        replace_dir(tmp, out_dir, "plan")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -158,23 +162,3 @@ def _mixture_rng(seed: int, index: int, task: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, index, *words]))
 
 
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Moves ``src`` to ``dst``; an existing ``dst`` is removed only once ``src`` is in place."""
-    if not dst.exists():
-        os.replace(src, dst)
-        return
-    if dst.is_dir() and not any(dst.iterdir()):
-        dst.rmdir()
-        os.replace(src, dst)
-        return
-    old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-    os.replace(dst, old)
-    try:
-        os.replace(src, dst)
-    except BaseException:
-        os.replace(old, dst)
-        raise
-    if old.is_dir():
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        old.unlink(missing_ok=True)

@@ -42,6 +42,7 @@ from inscl.data.jsonio import read_json
 from inscl.data.superni import ORDERS, collect_superni, resolve_order
 from inscl.data.task import Task
 from inscl.errors import InputError
+from inscl.pathchecks import broken_link_reason
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +118,27 @@ def load_task_dir(path: str | Path, options: ReadOptions | None = None) -> list[
     path = Path(path)
     options = options or ReadOptions()
     if not path.is_dir():
-        raise InputError("not a directory", path=path)
+        raise InputError(broken_link_reason(path) or "not a directory", path=path)
     if is_superni_layout(path):
         return load_superni_dir(path)
     if is_dataset_folder(path):
         return [_load_task_file(path, options)]
-    files = sorted(p for p in path.iterdir()
-                   if (p.is_file() and p.suffix in TASK_SUFFIXES or is_dataset_folder(p))
-                   and p.name not in ("manifest.json", "dataset_info.json") and not p.name.startswith("."))
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as exc:
+        raise InputError(f"cannot list the folder ({exc.strerror or exc})", path=path) from None
+    files = []
+    for p in entries:
+        if p.name in ("manifest.json", "dataset_info.json") or p.name.startswith("."):
+            continue
+        if p.suffix not in TASK_SUFFIXES and not is_dataset_folder(p):
+            continue
+        # Links are followed; one that cannot be followed would silently drop a task.
+        reason = broken_link_reason(p)
+        if reason:
+            raise InputError(reason, path=p, field="--tasks")
+        if p.is_file() or is_dataset_folder(p):
+            files.append(p)
     if not files:
         raise InputError("no task files (*.jsonl, *.json, *.parquet, *.arrow, datasets folders) in the directory",
                          path=path)
@@ -165,6 +179,8 @@ def _apply_order(tasks: list[Task], order: Sequence[str] | str) -> list[Task]:
     by_name = {t.name: t for t in tasks}
     requested = list(order) if not isinstance(order, str) else (
         [order] if order in by_name else [n.strip() for n in order.split(",") if n.strip()])
+    if not requested:
+        raise InputError("no task names given (expected NAME,NAME,... or a preset)", field="--order")
     if len(requested) == 1 and requested[0] not in by_name and (
             requested[0] in ORDERS or requested[0].startswith("random:")):
         return [by_name[n] for n in resolve_order(requested[0], names)]
@@ -219,7 +235,7 @@ def load_tasks(sources: Sequence[str | Path] | str | Path, order: Sequence[str] 
         elif p.is_file():
             tasks.append(_load_task_file(p, options))
         else:
-            raise InputError("no such file or directory", path=p, field="--tasks")
+            raise InputError(broken_link_reason(p) or "no such file or directory", path=p, field="--tasks")
     first: dict[str, Task] = {}
     for t in tasks:
         if t.name in first:

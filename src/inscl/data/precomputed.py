@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,12 @@ def save_embeddings(path: str | Path, texts: Sequence[str], matrix: np.ndarray) 
         write_jsonl(path, ({"text": t, "embedding": [float(x) for x in row]} for t, row in zip(texts, matrix)))
 
 
+class TagTable(dict):  # type: ignore[type-arg]
+    """``{instruction: [tags]}`` that remembers the file it was read from (named in errors)."""
+
+    source: str | None = None
+
+
 def load_tags(path: str | Path) -> dict[str, list[str]]:
     """Reads instruction -> raw intention tags from JSONL, a JSON list of records or a JSON object.
 
@@ -128,7 +136,8 @@ def load_tags(path: str | Path) -> dict[str, list[str]]:
     whitespace is also stored stripped (unless that text has tags of its own).
     """
     path = Path(path)
-    tags: dict[str, list[str]] = {}
+    tags: dict[str, list[str]] = TagTable()
+    tags.source = str(path)  # type: ignore[attr-defined]
     if path.suffix == ".json":
         doc = read_json(path)
         if isinstance(doc, list):
@@ -201,8 +210,10 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             matrix = data["embeddings"]
     except InputError:
         raise
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read .npz file ({exc})", path=path) from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        # a truncated or damaged archive, a pickle, a text file named .npz
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InputError(f"cannot read .npz file ({type(exc).__name__}: {reason})", path=path) from None
     if texts.ndim != 1 or texts.dtype.kind not in "US":
         raise InputError("'texts' must be a 1-D array of strings", path=path, field="texts")
     if matrix.ndim != 2 or matrix.shape[0] != texts.shape[0] or matrix.dtype.kind not in "fiu":

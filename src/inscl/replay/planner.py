@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the packages' __init__ load models' dependencies; the plann
     from inscl.encoders.base import Encoder
     from inscl.taggers.base import Tagger
 
-__all__ = ["BudgetWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "example_text", "plan_stream"]
+__all__ = ["BudgetWarning", "DegenerateSignalWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "example_text", "plan_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ PLAN_FORMAT_VERSION = 2  # 2: plan.json gains record_format and stages[].dataset
 
 class BudgetWarning(UserWarning):
     """The replay budget asks for more examples than a previous task (or all of them) holds."""
+
+
+class DegenerateSignalWarning(UserWarning):
+    """A signal the plan relies on carries no information: all-zero embeddings, instructions
+    without tags, all distances or all InsInfo scores equal. The plan is still made."""
 
 
 @dataclass
@@ -176,6 +181,10 @@ class _MemoEncoder:
                 raise ValueError(f"encoder {self.id!r} returned shape {matrix.shape} for {len(new)} texts")
             self._dim = matrix.shape[1]
             self._vectors.update(zip(new, matrix))
+            zero = [t for t, row in zip(new, matrix) if not np.any(row)]
+            if zero:
+                _degenerate(f"{len(zero)} of {len(new)} texts have an all-zero embedding from encoder "
+                            f"{self.id!r} (e.g. {_short(zero[0])}); distances to them carry no signal")
         if not texts:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
         return np.stack([self._vectors[t] for t in texts])
@@ -289,6 +298,9 @@ class ReplayPlanner:
         if rule == "dynamic":
             results = {p.name: self._distance(p, task) for p in previous}
             stage.distances = {name: float(w.value) for name, w in results.items()}
+            if len(stage.distances) > 1 and len(set(stage.distances.values())) == 1:
+                _degenerate(f"stage {index}: all {len(stage.distances)} Wasserstein distances are equal "
+                            f"({next(iter(stage.distances.values())):.4g}); the budget is split evenly")
             methods = sorted({w.method for w in results.values()})
             stage.wasserstein_method = methods[0] if len(methods) == 1 else "mixed"
         stage.quotas = self._quotas(rule, stage.available, stage.distances, index)
@@ -296,6 +308,10 @@ class ReplayPlanner:
         if self.strategy.selector == "insinfo":
             scores = self._insinfo(previous + [task])
             stage.insinfo = {p.name: {s: float(scores[s]) for s in self._instructions(p)} for p in previous}
+            seen = {v for per_task in stage.insinfo.values() for v in per_task.values()}
+            if len(seen) == 1 and sum(map(len, stage.insinfo.values())) > 1:
+                _degenerate(f"stage {index}: every instruction of the previous tasks has the same InsInfo "
+                            f"({seen.pop():.4g}); the selection within each task is uniform")
         current_embeddings = None
         if self.strategy.selector == "diverse-instruction":
             current_embeddings = self._instruction_matrix(task)
@@ -379,10 +395,16 @@ class ReplayPlanner:
                 missing = [s for s in new if s not in got]
             if missing:
                 source = f"tagger {self._tagger.id!r}" if self._tagger is not None else "the tags given"
-                raise InputError(f"no intention tags for instruction {_short(missing[0])} in {source} "
-                                 f"({len(missing)} instruction(s) untagged)", field="tags")
+                path = getattr(self._tag_table, "source", None)  # set by inscl.data.precomputed.load_tags
+                task = next((t.name for t in self.tasks if missing[0] in self._instructions(t)), "?")
+                raise InputError(f"no intention tags for instruction {_short(missing[0])} of task {task!r} in "
+                                 f"{source} ({len(missing)} instruction(s) untagged)", path=path, field="tags")
             for s in new:
                 self._raw_tags[s] = [str(t) for t in got[s]]
+            untagged = [s for s in new if not self._raw_tags[s]]
+            if untagged:
+                _degenerate(f"{len(untagged)} of {len(new)} instructions have no intention tags (InsInfo 0), "
+                            f"e.g. {_short(untagged[0])}")
         return {s: self._raw_tags[s] for s in instructions}
 
     def _select(self, task: Task, n: int, scores: Mapping[str, float], current_embeddings: np.ndarray | None,
@@ -424,6 +446,10 @@ def plan_stream(tasks: Iterable[Task], config: PlannerConfig, encoder: Encoder,
 
 def _warn(message: str) -> None:
     warnings.warn(message, BudgetWarning, stacklevel=5)
+
+
+def _degenerate(message: str) -> None:
+    warnings.warn(message, DegenerateSignalWarning, stacklevel=4)
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -156,6 +156,7 @@ def _stage_scores(stage_dir: Path) -> dict[str, float]:
 
 def run_experiment(config: ExperimentConfig, *, progress: bool | None = None) -> list[dict[str, Any]]:
     """Runs or resumes every (strategy, seed) of ``config``; returns the results.json documents."""
+    stream = _validate(config)  # bad input fails in a moment, before torch and transformers load
     import torch
 
     progress = auto_progress(progress)
@@ -171,7 +172,7 @@ def run_experiment(config: ExperimentConfig, *, progress: bool | None = None) ->
     if not progress:  # transformers' own bars (loading/saving weights) too
         hf_logging.disable_progress_bar()
     try:
-        return _run(config, progress)
+        return _run(config, stream, progress)
     finally:  # leave the process as it was (the API may be called from a larger program)
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
@@ -179,11 +180,26 @@ def run_experiment(config: ExperimentConfig, *, progress: bool | None = None) ->
             hf_logging.enable_progress_bar()
 
 
-def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
-    # Validate inputs before anything is written, so bad input leaves no output behind.
+def _inputs(config: ExperimentConfig) -> list[str]:
+    return [*config.data.source, *([config.replay.tags_file] if config.replay.tags_file else [])]
+
+
+def _validate(config: ExperimentConfig) -> list[TaskSplit]:
+    """Reads the inputs and checks the output folder before anything is written, so bad
+    input leaves no output behind; returns the task stream."""
+    from inscl.pathchecks import check_cache_dir
+
+    RunDir(config.output_dir).check(_inputs(config))  # a folder we may not write into is refused first
+    if config.replay.cache_dir:
+        check_cache_dir(config.replay.cache_dir, "replay.cache_dir")
     stream = load_stream(config.data)
     if config.replay.tags_file:
         read_tags_file(config.replay.tags_file)
+    return stream
+
+
+def _run(config: ExperimentConfig, stream: list[TaskSplit], progress: bool) -> list[dict[str, Any]]:
+    inputs = _inputs(config)
     from inscl.runner.models import resolve_device
     from inscl.runner.train import get_accelerator
 
@@ -192,7 +208,7 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     # Under `accelerate launch` every process trains; only the main one writes files.
     run = RunDir(config.output_dir, active=accelerator.is_main_process)
     if run.active:
-        run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies)
+        run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies, inputs)
         for split in stream:
             write_jsonl(run.data / f"{safe_name(split.name)}.train.jsonl", [e.to_alpaca() for e in split.train])
             write_jsonl(run.data / f"{safe_name(split.name)}.test.jsonl", [e.to_alpaca() for e in split.test])

@@ -26,8 +26,8 @@ def _iter_alpaca_records(path: Path) -> Iterator[tuple[int, Any]]:
     if first == "{" and path.suffix == ".json":
         try:
             whole = json.loads(text)
-        except json.JSONDecodeError:
-            whole = None  # JSONL saved as .json
+        except (json.JSONDecodeError, RecursionError):
+            whole = None  # JSONL saved as .json (or too deep: the line reader reports it)
         if isinstance(whole, dict) and "instruction" not in whole:
             hint = " (a SuperNI task file: pass it to --tasks / load_tasks)" if "Instances" in whole else ""
             raise InputError(f"expected a JSON list of alpaca objects or JSONL, got one object{hint}",
@@ -130,8 +130,6 @@ def load_alpaca_file(path: str | Path, task_name: str | None = None, *,
         seen[ex_id] = line
         examples.append(Example(instruction=instruction, input=inp, output=output, id=ex_id, task=name))
     return Task(name, examples, {"source_files": [str(path)]})
-
-
 
 
 # --------------------------------------------------------------------------- format registry entry

@@ -34,8 +34,8 @@ def iter_json_records(path: Path) -> Iterator[tuple[int, Any]]:
     if first == "{" and path.suffix == ".json":
         try:
             whole = json.loads(text)
-        except json.JSONDecodeError:
-            whole = None  # JSONL saved as .json
+        except (json.JSONDecodeError, RecursionError):
+            whole = None  # JSONL saved as .json (or too deep: the line reader reports it)
         if isinstance(whole, dict):
             if "Instances" in whole or "Definition" in whole:
                 raise InputError("expected a JSON list of records or JSONL, got one object (a SuperNI task "

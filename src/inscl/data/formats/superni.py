@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from inscl.data.formats.records import read_text
+from inscl.data.jsonio import loads
 from inscl.data.task import Example
 from inscl.errors import InputError
 
@@ -68,11 +68,7 @@ def read_superni_task_file(path: str | Path, max_instances: int | None = None) -
     ``max_instances`` keeps the first N instances (upstream order).
     """
     path = Path(path)
-    text = read_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON ({exc.msg}, column {exc.colno})", path=path, line=exc.lineno) from None
+    data = loads(read_text(path), path)
     if not isinstance(data, dict):
         raise InputError("expected a SuperNI task object with 'Definition' and 'Instances'", path=path)
     definition = [d.strip() for d in _str_list(data, "Definition", path, required=True) if d.strip()]
@@ -127,6 +123,9 @@ def load_superni_task_file(path: str | Path) -> list[Example]:
 
 def looks_like_superni(path: Path) -> bool:
     """True when a ``.json`` file's head looks like an upstream task object."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        head = fh.read(4096).lstrip()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(4096).lstrip("\ufeff").lstrip()
+    except OSError:
+        return False  # the format's reader reports the problem with the file
     return head.startswith("{") and ('"Definition"' in head or '"Contributors"' in head)
