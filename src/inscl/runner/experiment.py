@@ -150,7 +150,11 @@ def read_tags_file(path: str | Path) -> dict[str, list[str]]:
     if not isinstance(doc, dict) or not all(isinstance(v, list) and all(isinstance(t, str) for t in v)
                                             for v in doc.values()):
         raise InputError("expected a JSON object {instruction: [tag, ...]}", path=path, field="replay.tags_file")
-    return {str(k): list(v) for k, v in doc.items()}
+    from inscl.data.precomputed import TagTable
+
+    table = TagTable((str(k), list(v)) for k, v in doc.items())
+    table.source = str(path)  # named by the planner's error for an untagged instruction
+    return table
 
 
 def _stage_scores(stage_dir: Path) -> dict[str, float]:
