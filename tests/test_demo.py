@@ -61,8 +61,16 @@ def test_quick_tiny_demo_prints_the_table_and_writes_the_report(tmp_path: Path,
                 assert cell == "–" if rg is None else _value(cell) == pytest.approx(rg, abs=6e-5)
     html = out / "report" / "report.html"
     assert str(html) in printed
-    assert html.is_file() and len(list((out / "report" / "figures").glob("*.png"))) == 7
+    assert html.is_file() and len(list((out / "report" / "figures").glob("*.png"))) == 8
     assert "wall time" in printed
+    # the paired comparison, with the note that one seed gives one pair and no interval
+    block = printed.split("### Paired differences", 1)[1].split("###", 1)[0]
+    paired = {tuple(r[:2]): r[2:] for r in ([c.strip() for c in line.strip().strip("|").split("|")]
+                                            for line in block.splitlines() if line.startswith("|"))}
+    assert {d for d, _ in paired} >= {"random - none", "inscl - random", "inscl - none"}
+    rg = [docs[s]["metrics"]["final_rg"] for s in ("random", "inscl")]
+    assert paired["inscl - random", "final RG"][:2] == ["1", "–" if None in rg else f"{rg[1] - rg[0]:+.2f}"]
+    assert paired["inscl - random", "final RG"][2] == "–" and "only 1 pair(s) (fewer than 5)" in printed
 
     # A rerun resumes: nothing is trained again and the results are unchanged.
     log_lines = (out / "stages.log").read_text().splitlines()

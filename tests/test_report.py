@@ -98,8 +98,8 @@ def test_report_files_and_numbers_match_the_runs_json(run_dir: Path, tmp_path: P
     docs = _json_docs(run_dir)
     files = build_report([run_dir], tmp_path / "report")
     assert files.html.is_file() and files.summary.is_file()
-    expected = {"task_distance", "replay_quotas", "scores", "stage_curves", "forgetting", "forgetting_analysis",
-                "insinfo"}
+    expected = {"paired_differences", "task_distance", "replay_quotas", "scores", "stage_curves", "forgetting",
+                "forgetting_analysis", "insinfo"}
     assert set(files.figures) == expected
     for path in files.figures.values():
         assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 2000
@@ -127,6 +127,30 @@ def test_report_files_and_numbers_match_the_runs_json(run_dir: Path, tmp_path: P
             _check(final_rows[strategy][TASKS[t]], [d["R"][-1][t] for d in runs])
 
 
+def test_paired_differences_match_the_runs_json(run_dir: Path, tmp_path: Path) -> None:
+    # recomputed from the results.json files without inscl, as docs/report.md describes
+    docs = _json_docs(run_dir)
+    files = build_report([run_dir], tmp_path / "report")
+    paired = json.loads(files.paired.read_text())  # type: ignore[union-attr]
+    comparisons = {c["difference"]: c for c in paired["comparisons"]}
+    assert list(comparisons) == ["random - none", "inscl - random", "inscl - none"]
+    by_key = {(d["strategy"], tuple(d["order"]), d["seed"]): d for d in docs}
+    for c in comparisons.values():
+        assert c["n_pairs"] == len(SEEDS) and [p["seed"] for p in c["pairs"]] == SEEDS
+        for metric, get in (("final_rg", lambda d: d["metrics"]["final_rg"]), ("bwt", lambda d: d["metrics"]["bwt"]),
+                            ("final_avg_score", lambda d: d["metrics"]["avg_score"][-1])):
+            d = np.array([get(by_key[c["b"], tuple(p["order"]), p["seed"]]) - get(by_key[c["a"], tuple(p["order"]),
+                                                                                       p["seed"]]) for p in c["pairs"]])
+            means = d[np.random.default_rng(0).integers(0, d.size, size=(10_000, d.size))].mean(axis=1)
+            stats = c["metrics"][metric]
+            assert stats["mean"] == pytest.approx(d.mean(), abs=1e-12)
+            assert [stats["ci_low"], stats["ci_high"]] == np.quantile(means, [0.025, 0.975]).tolist()
+        assert any("fewer than 5" in note for note in c["notes"])
+    summary = files.summary.read_text(encoding="utf-8")
+    assert "### Paired differences" in summary and "fewer than 5" in summary
+    assert 'id="paired"' in files.html.read_text(encoding="utf-8")
+
+
 def test_report_figures_come_from_the_plan(run_dir: Path) -> None:
     from inscl.report.aggregate import summarize
     from inscl.report.figures import distance_matrix, last_insinfo, plan_of
@@ -148,7 +172,7 @@ def test_cli_report_prints_the_table(run_dir: Path, tmp_path: Path, capsys: pyte
     assert main(["report", str(run_dir), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| strategy |" in printed and str(out / "report.html") in printed
-    assert (out / "report.html").is_file() and len(list((out / "figures").glob("*.png"))) == 7
+    assert (out / "report.html").is_file() and len(list((out / "figures").glob("*.png"))) == 8
 
 
 def test_runs_without_plans_are_reported_with_notes(run_dir: Path, tmp_path: Path) -> None:

@@ -106,11 +106,11 @@ def test_report_renders_every_figure_without_console_errors(browser: Any, tmp_pa
         return Array.from(document.images).map(img => ({
             alt: img.alt, complete: img.complete, width: img.naturalWidth, height: img.naturalHeight,
             shown: img.getBoundingClientRect().width}));""")
-    assert len(state) == len(files.figures) == 7
+    assert len(state) == len(files.figures) == 8
     for img in state:
         assert img["complete"] and img["width"] > 0 and img["height"] > 0 and img["shown"] > 0, img
     headings = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
-    for title in ("Summary", "Task distances", "Replay quotas", "Scores R[t][i]", "Forgetting per task",
+    for title in ("Summary", "Paired differences", "Task distances", "Replay quotas", "Scores R[t][i]", "Forgetting per task",
                   "Forgetting analysis", "InsInfo", "Run configuration"):
         assert title in headings
     cells = browser.execute_script("return document.querySelectorAll('table td').length")

@@ -169,8 +169,10 @@ def test_changed_config_is_refused_and_compare_reads_the_run(lora_run, capsys):
     table = capsys.readouterr().out
     assert "| none |" in table and "| inscl |" in table and "RG@3" in table
     assert main(["compare", str(out), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert sorted(r["strategy"] for r in rows) == ["inscl", "none", "random"]
+    doc = json.loads(capsys.readouterr().out)
+    assert sorted(r["strategy"] for r in doc["rows"]) == ["inscl", "none", "random"]
+    assert {c["difference"] for c in doc["paired"]["comparisons"]} == {"random - none", "inscl - none",
+                                                                      "inscl - random"}
 
 
 def test_full_finetuning_with_diagonal_reference(tmp_path):

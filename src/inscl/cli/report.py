@@ -21,8 +21,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "report", help="write an HTML report (figures, tables) from finished runs",
         description="Build one self-contained HTML page (task distances, replay quotas, score matrices, "
-                    "Relative Gain curves, forgetting, InsInfo, configuration) plus figures/*.png and "
-                    "summary.md from every results.json under the given run directories.")
+                    "Relative Gain curves, paired differences between strategies, forgetting, InsInfo, "
+                    "configuration) plus figures/*.png, summary.md and paired.json from every results.json "
+                    "under the given run directories.")
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
                    help="run output directories (searched recursively for results.json) or results.json files")
     p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default RUN_DIR/report)")
@@ -40,5 +41,6 @@ def run(args: argparse.Namespace) -> int:
         print(files.summary.read_text(encoding="utf-8"))
     print(f"report: {files.html}")
     print(f"summary: {files.summary}")
+    print(f"paired differences: {files.paired}")
     print(f"figures: {len(files.figures)} PNG files in {files.html.parent / 'figures'}")
     return 0

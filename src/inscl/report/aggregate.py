@@ -19,7 +19,12 @@ from inscl.report.results import RunResult
 
 @dataclass
 class StrategySummary:
-    """All seeds of one strategy label, with per-seed curves stacked as ``(n_seeds, T)`` arrays."""
+    """All runs of one strategy label, with per-run curves stacked as ``(n_runs, T)`` arrays.
+
+    Runs are keyed by ``(order, seed)`` and sorted by it; ``order`` is the first task order.
+    Per-stage curves are averaged over every run, per-task values by task name, and
+    :attr:`R_mean` only over the runs of ``order`` (rows of other orders are other tasks).
+    """
 
     label: str
     strategy: str
@@ -37,9 +42,14 @@ class StrategySummary:
         return [r.seed for r in self.runs]
 
     @property
+    def orders(self) -> list[list[str]]:
+        """The distinct task orders of the runs, first-seen first."""
+        return [list(o) for o in dict.fromkeys(tuple(r.order) for r in self.runs)]
+
+    @property
     def R_mean(self) -> np.ndarray:
-        """Score matrix averaged over seeds (``nan`` where not evaluated)."""
-        stack = np.stack([r.R for r in self.runs])
+        """Score matrix averaged over the seeds of :attr:`order` (``nan`` where not evaluated)."""
+        stack = np.stack([r.R for r in self.runs if r.order == self.order])
         seen = ~np.isnan(stack)
         total = np.where(seen, stack, 0.0).sum(axis=0)
         count = seen.sum(axis=0)
@@ -85,11 +95,11 @@ def summarize(results: Sequence[RunResult]) -> list[StrategySummary]:
         groups.setdefault(r.label, []).append(r)
     summaries = []
     for label, runs in groups.items():
-        runs = sorted(runs, key=lambda r: r.seed)
+        runs = sorted(runs, key=lambda r: (r.order, r.seed))  # keyed by (order, seed) like the pairing
         order = runs[0].order
         for r in runs[1:]:
-            if r.order != order:
-                raise InputError(f"task order differs from {runs[0].path} (same strategy {label!r})",
+            if sorted(r.order) != sorted(order):
+                raise InputError(f"other tasks than {runs[0].path} (same strategy {label!r})",
                                  path=r.path, field="order")
         n = len(order)
         avg = np.stack([_curve(r.metrics.get("avg_score"), n) for r in runs])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -20,11 +21,13 @@ from matplotlib.figure import Figure
 from inscl.report import figures as F
 from inscl.report.aggregate import StrategySummary, summarize
 from inscl.report.html import Section, figure_html, note_html, pre_html, render_page, tables_html
+from inscl.report.paired import MIN_PAIRS, PairComparison, PairedRun, paired_comparisons, paired_document
 from inscl.report.results import RunResult, load_results
-from inscl.report.tables import Table, markdown_summary, summary_tables
+from inscl.report.tables import Table, markdown_summary, paired_tables, summary_tables
 
 HTML_FILE = "report.html"
 SUMMARY_FILE = "summary.md"
+PAIRED_FILE = "paired.json"
 FIGURES_DIR = "figures"
 TOP_INSTRUCTIONS = 3
 
@@ -36,6 +39,7 @@ class ReportFiles:
     html: Path
     summary: Path
     figures: dict[str, Path] = field(default_factory=dict)
+    paired: Path | None = None
 
 
 @dataclass
@@ -128,13 +132,40 @@ def _config_section(results: Sequence[RunResult]) -> str:
     return "".join(parts)
 
 
-def render_report(results: Sequence[RunResult], title: str = "inscl report",
-                  sources: Sequence[str] = ()) -> tuple[str, str, dict[str, bytes]]:
-    """Renders ``(html, summary_markdown, {figure name: png bytes})`` in memory."""
+def report_comparisons(results: Sequence[RunResult], sources: Sequence[str] = ()) -> list[PairComparison]:
+    """Paired differences between the report's strategies (labels in the summary's order)."""
+    def group(r: RunResult) -> str:  # the run directory a result came from (for notes only)
+        return next((s for s in sources if r.path.is_relative_to(s)), str(r.path.parent))
+
+    labels = [s.label for s in summarize(results)]
+    return paired_comparisons([PairedRun.from_result(r, group=group(r)) for r in results], labels=labels)
+
+
+def _paired_section(comparisons: Sequence[PairComparison], pngs: dict[str, bytes]) -> Section:
+    fig = F.paired_intervals(comparisons)
+    if fig is None:
+        body = note_html("Only one strategy (or no runs sharing a task order and seed): nothing to pair.")
+    else:
+        pngs["paired_differences"] = _png(fig)
+        body = figure_html(pngs["paired_differences"], "Paired differences",
+                           "Difference between two strategies over runs with the same task order and seed: the "
+                           "mean (dot) and its 95% percentile bootstrap interval (bar); filled where the interval "
+                           f"excludes 0 and rests on at least {MIN_PAIRS} pairs. n = number of pairs.")
+    return Section("paired", "Paired differences", body + tables_html(paired_tables(comparisons)))
+
+
+def render_report(results: Sequence[RunResult], title: str = "inscl report", sources: Sequence[str] = (),
+                  comparisons: Sequence[PairComparison] | None = None) -> tuple[str, str, dict[str, bytes]]:
+    """Renders ``(html, summary_markdown, {figure name: png bytes})`` in memory.
+
+    ``comparisons``: the paired differences (default :func:`report_comparisons`).
+    """
     summaries = summarize(results)
     tables = summary_tables(summaries)
+    if comparisons is None:
+        comparisons = report_comparisons(results, sources)
     pngs: dict[str, bytes] = {}
-    sections = [Section("summary", "Summary", tables_html(tables))]
+    sections = [Section("summary", "Summary", tables_html(tables)), _paired_section(comparisons, pngs)]
     for spec in _FIGURES:
         fig = spec.build(summaries)
         if fig is None:
@@ -152,24 +183,29 @@ def render_report(results: Sequence[RunResult], title: str = "inscl report",
     meta = f"{len(results)} run(s): {runs}. Tasks: {' → '.join(summaries[0].order)}. Generated {stamp}."
     if sources:
         meta += " Sources: " + ", ".join(sources) + "."
-    return render_page(title, meta, sections), markdown_summary(summaries, title), pngs
+    return render_page(title, meta, sections), markdown_summary(summaries, title, paired_tables(comparisons)), pngs
 
 
 def build_report(run_dirs: Sequence[str | Path], out_dir: str | Path, title: str = "inscl report") -> ReportFiles:
     """Reads every ``results.json`` under ``run_dirs`` and writes the report into ``out_dir``.
 
-    Writes ``report.html`` (self-contained), ``summary.md`` and ``figures/<name>.png``.
+    Writes ``report.html`` (self-contained), ``summary.md``, ``paired.json`` (the paired
+    differences, :func:`inscl.report.paired.paired_document`) and ``figures/<name>.png``.
     Raises :class:`~inscl.errors.InputError` (before writing anything) for unreadable or
     malformed results.
     """
     results = load_results(run_dirs)
-    page, summary, pngs = render_report(results, title, [str(d) for d in run_dirs])
+    sources = [str(d) for d in run_dirs]
+    comparisons = report_comparisons(results, sources)
+    page, summary, pngs = render_report(results, title, sources, comparisons)
+    paired = json.dumps(paired_document(comparisons), indent=2, allow_nan=False) + "\n"
     out = Path(out_dir)
-    files = ReportFiles(html=out / HTML_FILE, summary=out / SUMMARY_FILE)
+    files = ReportFiles(html=out / HTML_FILE, summary=out / SUMMARY_FILE, paired=out / PAIRED_FILE)
     for name, data in pngs.items():
         path = out / FIGURES_DIR / f"{name}.png"
         _write_bytes(path, data)
         files.figures[name] = path
     _write_bytes(files.summary, summary.encode("utf-8"))
+    _write_bytes(files.paired, paired.encode("utf-8"))
     _write_bytes(files.html, page.encode("utf-8"))  # last: its presence means the report is complete
     return files

@@ -145,7 +145,7 @@ def score_heatmaps(summaries: Sequence[StrategySummary]) -> Figure | None:
         image = ax.imshow(matrix, cmap="magma", vmin=0.0, vmax=vmax)
         _annotate(ax, matrix)
         _matrix_axes(ax, summary.order, "after stage (task trained)", "evaluated task")
-        seeds = len(summary.runs)
+        seeds = sum(r.order == summary.order for r in summary.runs)  # R_mean averages one order
         ax.set_title(summary.label + (f" (mean of {seeds} seeds)" if seeds > 1 else ""), fontsize=9)
     fig.colorbar(image, ax=axes, shrink=0.8, label="ROUGE-L")
     return fig
@@ -277,4 +277,36 @@ def insinfo_distribution(summaries: Sequence[StrategySummary]) -> Figure | None:
     ax.set_ylabel("InsInfo")
     ax.set_title(f"InsInfo per instruction at stage {stage} ({summary.label})", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def paired_intervals(comparisons: Sequence[Any]) -> Figure | None:
+    """Paired differences (``b - a``) with their bootstrap intervals: one panel per metric, one
+    row per strategy pair; filled markers where the interval excludes 0 and rests on at least
+    :data:`~inscl.report.paired.MIN_PAIRS` pairs (hollow grey otherwise)."""
+    from inscl.report.paired import METRIC_NAMES, MIN_PAIRS
+
+    shown = [c for c in comparisons if c.n_pairs > 0]
+    if not shown:
+        return None
+    metrics = list(METRIC_NAMES)
+    fig, axes = _figure(3.6 * len(metrics) + 1.6, 1.2 + 0.42 * len(shown), ncols=len(metrics), sharey=True)
+    y = np.arange(len(shown))[::-1]  # the first comparison on top
+    for ax, metric in zip(axes, metrics):
+        for row, c in zip(y, shown):
+            s = c.metrics[metric]
+            if not np.isfinite(s.mean):
+                continue
+            solid = s.excludes_zero and s.n >= MIN_PAIRS
+            color = "tab:blue" if solid else "tab:gray"
+            if np.isfinite(s.ci_low):
+                ax.errorbar(s.mean, row, xerr=[[s.mean - s.ci_low], [s.ci_high - s.mean]], fmt="none",
+                            ecolor=color, capsize=3, linewidth=1.4)
+            ax.plot(s.mean, row, "o", color=color, markerfacecolor=color if solid else "white")
+        ax.axvline(0, color="black", linewidth=0.7)
+        ax.set_title(METRIC_NAMES[metric] + (" (RG points)" if metric == "final_rg" else " (ROUGE-L)"), fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.margins(x=0.15)
+    axes[0].set_yticks(y, [f"{c.name} (n={c.n_pairs})" for c in shown], fontsize=8)
+    axes[0].set_ylim(-0.6, len(shown) - 0.4)
     return fig

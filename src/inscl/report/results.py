@@ -132,13 +132,14 @@ def parse_result(doc: Any, path: str | Path) -> RunResult:
 def load_results(run_dirs: Sequence[str | Path]) -> list[RunResult]:
     """Reads and validates every ``results.json`` under ``run_dirs``.
 
-    When the same (strategy, seed) appears in several run directories, each result's
+    When the same (strategy, order, seed) appears in several run directories, each result's
     label gets its directory name appended so the figures keep them apart.
     """
     results = [parse_result(read_json(p), p) for p in find_results(run_dirs)]
-    seen: dict[tuple[str, int], int] = {}
+    seen: dict[tuple[str, tuple[str, ...], int], int] = {}
     for r in results:
-        seen[(r.strategy, r.seed)] = seen.get((r.strategy, r.seed), 0) + 1
+        key = (r.strategy, tuple(r.order), r.seed)
+        seen[key] = seen.get(key, 0) + 1
     if any(n > 1 for n in seen.values()):
         for r in results:
             r.label = f"{r.strategy} ({_run_name(r.path)})"

@@ -13,6 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from inscl.report.aggregate import StrategySummary, mean_std
+from inscl.report.paired import (
+    N_RESAMPLES,
+    SEED,
+    PairComparison,
+    method_text,
+    metric_rows,
+    notes_text,
+    task_rows,
+)
 
 DECIMALS = 4
 
@@ -62,7 +71,8 @@ def overview_table(summaries: Sequence[StrategySummary]) -> Table:
     for s in summaries:
         forgetting = (np.nanmean(np.stack(list(s.forgetting.values())), axis=0)
                       if s.forgetting else None)
-        rows.append([s.label, ",".join(map(str, s.seeds)), fmt(s.final_rg), fmt(s.avg_score[:, -1]),
+        seeds = ",".join(map(str, sorted(set(s.seeds)))) + (f" × {len(s.orders)} orders" if len(s.orders) > 1 else "")
+        rows.append([s.label, seeds, fmt(s.final_rg), fmt(s.avg_score[:, -1]),
                      fmt(s.bwt), fmt(forgetting)])
     return Table("Final results", ["strategy", "seeds", "final RG", "final avg score", "BWT", "mean forgetting"],
                  rows)
@@ -87,9 +97,9 @@ def final_scores_table(summaries: Sequence[StrategySummary]) -> Table | None:
     order = summaries[0].order
     rows = []
     for s in summaries:
-        index = {t: i for i, t in enumerate(s.order)}
-        rows.append([s.label] + [fmt(np.array([r.R[-1, index[t]] for r in s.runs])) if t in index else "–"
-                                 for t in order])
+        index = [{t: i for i, t in enumerate(r.order)} for r in s.runs]  # each run's own task order
+        rows.append([s.label] + [fmt(np.array([r.R[-1, ix[t]] for r, ix in zip(s.runs, index)]))
+                                 if t in index[0] else "–" for t in order])
     return Table("ROUGE-L after the last stage", ["strategy"] + order, rows)
 
 
@@ -99,6 +109,17 @@ def summary_tables(summaries: Sequence[StrategySummary]) -> list[Table]:
     return [t for t in tables if t is not None]
 
 
-def markdown_summary(summaries: Sequence[StrategySummary], title: str = "inscl report") -> str:
-    """The ``summary.md`` document: every summary table in Markdown."""
-    return f"# {title}\n\n" + "\n".join(t.to_markdown() for t in summary_tables(summaries))
+def paired_tables(comparisons: Sequence[PairComparison], n_resamples: int = N_RESAMPLES,
+                  seed: int = SEED) -> list[Table]:
+    """Paired differences per strategy pair and metric, then per task (final score), with notes."""
+    if not comparisons:
+        return []
+    notes = " ".join([method_text(n_resamples, seed=seed)] + [f"Note: {n}." for n in notes_text(comparisons)])
+    return [Table("Paired differences", *metric_rows(comparisons), note=notes),
+            Table("Paired differences per task (score after the last stage)", *task_rows(comparisons))]
+
+
+def markdown_summary(summaries: Sequence[StrategySummary], title: str = "inscl report",
+                     extra: Sequence[Table] = ()) -> str:
+    """The ``summary.md`` document: every summary table (then ``extra`` tables) in Markdown."""
+    return f"# {title}\n\n" + "\n".join(t.to_markdown() for t in [*summary_tables(summaries), *extra])

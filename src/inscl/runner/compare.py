@@ -1,4 +1,5 @@
-"""Comparing strategies across run directories: RG per stage and final, mean and std over seeds."""
+"""Comparing strategies across run directories: RG per stage and final, mean and std over seeds,
+and the paired differences between strategies (:mod:`inscl.report.paired`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,16 @@ from typing import Any
 
 from inscl.data.jsonio import read_json
 from inscl.errors import InputError
+from inscl.report.paired import (
+    N_RESAMPLES,
+    SEED,
+    PairComparison,
+    PairedRun,
+    method_text,
+    metric_rows,
+    notes_text,
+    task_rows,
+)
 from inscl.runner.metrics import mean_std
 
 
@@ -20,7 +31,9 @@ def load_results(run_dirs: Sequence[str | Path]) -> list[tuple[str, dict[str, An
     for d in dirs:
         if not d.is_dir():
             raise InputError("not a run directory", path=d)
-        files = sorted(d.glob("*/seed*/results.json"))
+        # any depth (a layout may put the task order in the path); not the runner's hidden temp dirs
+        files = sorted(f for f in d.rglob("results.json")
+                       if not any(part.startswith(".") for part in f.relative_to(d).parts))
         if not files:
             raise InputError("no <strategy>/seed<k>/results.json found (has the run finished a strategy?)",
                              path=d)
@@ -91,5 +104,44 @@ def format_text(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(b) for b in body]) + "\n"
 
 
-def format_json(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps(list(rows), indent=2) + "\n"
+JSON_FORMAT_VERSION = 2  # 1: a bare list of rows; 2: {"format_version", "rows", "paired"}
+
+
+def format_json(rows: Sequence[dict[str, Any]], paired: dict[str, Any] | None = None) -> str:
+    """``{"format_version": 2, "rows": [...], "paired": paired.json document or null}``."""
+    doc = {"format_version": JSON_FORMAT_VERSION, "rows": list(rows), "paired": paired}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+# ---- paired differences ---------------------------------------------------------------------
+
+def paired_runs(results: Sequence[tuple[str, dict[str, Any]]]) -> list[PairedRun]:
+    """The runs as :class:`PairedRun`, labelled like the rows (``run:strategy`` with several runs)."""
+    several = len({label for label, _ in results}) > 1
+    return [PairedRun.from_document(doc, label=f"{label}:{doc['strategy']}" if several else doc["strategy"],
+                                    group=label) for label, doc in results]
+
+
+def _align(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(b) for b in body]) + "\n"
+
+
+def _markdown(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(b) + " |" for b in body]) + "\n"
+
+
+def format_paired(comparisons: Sequence[PairComparison], *, markdown: bool = False, per_task: bool = False,
+                  n_resamples: int = N_RESAMPLES, seed: int = SEED) -> str:
+    """The paired table (one row per strategy pair and metric), optional per-task rows, notes."""
+    if not comparisons:
+        return "Paired differences: fewer than two strategies, nothing to compare.\n"
+    render = _markdown if markdown else _align
+    out = ["Paired differences by (task order, seed):", "", render(*metric_rows(comparisons))]
+    if per_task:
+        out += ["Final score per task (R[T][i]):", "", render(*task_rows(comparisons))]
+    out.append(method_text(n_resamples, seed=seed))
+    out += [f"Note: {n}" for n in notes_text(comparisons)]
+    return "\n".join(out) + "\n"
