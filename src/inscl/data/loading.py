@@ -76,7 +76,8 @@ def load_superni_dir(
 
 def _join_split(name: str, train: Task, test: Task, path: Path) -> Task:
     """One task from a ``<name>.train`` / ``<name>.test`` pair; the split is kept in metadata."""
-    examples = [Example(e.instruction, e.input, e.output, e.id, name) for e in [*train.examples, *test.examples]]
+    examples = [Example(e.instruction, e.input, e.output, e.id, name, e.references)
+                for e in [*train.examples, *test.examples]]
     ids = [e.id for e in examples]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
