@@ -111,7 +111,7 @@ def test_plan_writes_input_records_back_unchanged(tmp_path, make):
     files = [write_jsonl(tmp_path / f"{name}.jsonl", records) for name, records in inputs.items()]
     out = plan(tmp_path, files, "plan")
     doc = json.loads((out / "plan.json").read_text())
-    assert doc["format_version"] == 2 and doc["record_format"] == make.__name__.split("_")[0]
+    assert doc["format_version"] == 3 and doc["record_format"] == make.__name__.split("_")[0]
     # Every written line is, byte for byte, the JSON of an input record.
     originals = {json.dumps(r, ensure_ascii=False) for records in inputs.values() for r in records}
     for stage in doc["stages"]:

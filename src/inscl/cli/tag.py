@@ -48,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
     g.add_argument("--max-new-tokens", type=int, metavar="N", help="generated tokens per reply (default 256)")
     g = p.add_argument_group("offline")
-    g.add_argument("--top-k", type=int, metavar="K", help="tags per instruction (default 5)")
+    g.add_argument("--top-k", type=int, metavar="K", help="most tags per instruction (default 8); the count follows the instruction")
     p.set_defaults(func=run)
     return p
 

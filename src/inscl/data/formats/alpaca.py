@@ -46,19 +46,20 @@ def _string_field(record: dict[str, Any], name: str, path: Path, line: int, *, r
     return value
 
 
-def _output_field(record: dict[str, Any], path: Path, line: int) -> str:
+def _output_field(record: dict[str, Any], path: Path, line: int) -> tuple[str, ...]:
+    """Every reference output of the record (a string is one reference)."""
     value = record.get("output")
     if value is None:
         raise InputError("missing", path=path, line=line, field="output")
     if isinstance(value, str):
-        return value
+        return (value,)
     if isinstance(value, list):
         if not value:
             raise InputError("empty list (give at least one reference output)", path=path, line=line,
                              field="output")
         if not all(isinstance(v, str) for v in value):
             raise InputError("expected a list of strings", path=path, line=line, field="output")
-        return value[0]
+        return tuple(value)
     raise InputError(f"expected a string or a list of strings, got {type(value).__name__}", path=path,
                      line=line, field="output")
 
@@ -90,13 +91,13 @@ def load_alpaca_file(path: str | Path, task_name: str | None = None, *,
     Returns:
         A :class:`Task` whose examples keep the file order. Examples with a missing or
         empty ``input`` are kept (``input == ""``); a list ``output`` gives its first
-        element; ids default to ``f"{task}-{index}"`` (index from 0).
+        element as ``output`` and all of them as ``references``; ids default to ``f"{task}-{index}"`` (index from 0).
 
     Raises:
         InputError: naming the file, the line where the bad record starts and the field.
     """
     path = Path(path)
-    rows: list[tuple[int, str, str, str, str | None]] = []
+    rows: list[tuple[int, str, str, tuple[str, ...], str | None]] = []
     task_fields: dict[str, int] = {}
     for line, record in (_iter_alpaca_records(path) if records is None else records):
         if not isinstance(record, dict):
@@ -107,12 +108,12 @@ def load_alpaca_file(path: str | Path, task_name: str | None = None, *,
             raise InputError("empty (every example needs an instruction)", path=path, line=line,
                              field="instruction")
         inp = _string_field(record, "input", path, line, required=False) or ""
-        output = _output_field(record, path, line)
+        outputs = _output_field(record, path, line)
         ex_id = _id_field(record, path, line)
         task_field = _string_field(record, "task", path, line, required=False)
         if task_field:
             task_fields.setdefault(task_field, line)
-        rows.append((line, instruction, inp, output, ex_id))
+        rows.append((line, instruction, inp, outputs, ex_id))
     if not rows:
         raise InputError("no examples (an empty task cannot be trained or replayed)", path=path)
     if len(task_fields) > 1:
@@ -122,13 +123,15 @@ def load_alpaca_file(path: str | Path, task_name: str | None = None, *,
     name = task_name or next(iter(task_fields), None) or path.stem
     examples: list[Example] = []
     seen: dict[str, int] = {}
-    for index, (line, instruction, inp, output, ex_id) in enumerate(rows):
+    for index, (line, instruction, inp, outputs, ex_id) in enumerate(rows):
         ex_id = ex_id if ex_id is not None else f"{name}-{index}"
         if ex_id in seen:
             raise InputError(f"duplicate id {ex_id!r} (first on line {seen[ex_id]})", path=path, line=line,
                              field="id")
         seen[ex_id] = line
-        examples.append(Example(instruction=instruction, input=inp, output=output, id=ex_id, task=name))
+        # Several outputs: the first is the training target, all are references for scoring.
+        examples.append(Example(instruction=instruction, input=inp, output=outputs[0], id=ex_id, task=name,
+                                references=outputs if len(outputs) > 1 else ()))
     return Task(name, examples, {"source_files": [str(path)]})
 
 
