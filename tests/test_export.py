@@ -44,7 +44,10 @@ def test_layout(written) -> None:
     out, trains, tests, planner = written
     assert stage_dir_name(3, "sum/mary", 3) == "stage_03_sum_mary"
     dirs = ["stage_01_classify_reviews", "stage_02_qa", "stage_03_sum_mary"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(["data", "dataset_info.json", "plan.json", *dirs])
+    assert sorted(p.name for p in out.iterdir()) == sorted([".inscl-output", "data", "dataset_info.json",
+                                                            "plan.json", *dirs])
+    assert json.loads((out / ".inscl-output").read_text())["kind"] == "plan"
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~_umask())  # not mkdtemp's 0700
     for folder, train, stage in zip(dirs, trains, planner.stages):
         replay = read_jsonl(out / folder / "replay.jsonl")
         mixture = read_jsonl(out / folder / "mixture.jsonl")
@@ -96,6 +99,14 @@ def test_mixture_order_is_deterministic(written, tmp_path: Path) -> None:
     assert not (tmp_path / "again" / "data").exists()
 
 
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_existing_output_is_kept_unless_overwrite(written, tmp_path: Path) -> None:
     _, trains, _, planner = written
     target = tmp_path / "busy"
@@ -103,9 +114,15 @@ def test_existing_output_is_kept_unless_overwrite(written, tmp_path: Path) -> No
     (target / "keep.txt").write_text("mine")
     with pytest.raises(InputError, match="exists and is not empty"):
         write_plan(planner, trains, target)
+    # overwrite replaces only a folder inscl wrote: a user's folder is refused, naming what it holds
+    with pytest.raises(InputError, match=r"not written by inscl.*would delete 1 file\(s\) in 1 folder\(s\): keep\.txt"):
+        write_plan(planner, trains, target, overwrite=True)
     assert (target / "keep.txt").read_text() == "mine"
+    (target / "keep.txt").unlink()
+    write_plan(planner, trains, target)  # an empty folder is fine
+    (target / "stage_01_qa").mkdir()  # something the earlier plan did not hold: replaced with it
     write_plan(planner, trains, target, overwrite=True)
-    assert (target / "plan.json").is_file() and not (target / "keep.txt").exists()
+    assert (target / "plan.json").is_file() and not (target / "stage_01_qa").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
 
 
@@ -117,3 +134,61 @@ def test_failure_leaves_nothing(written, tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="expected an Example"):
         write_plan(planner, bad, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+# Independent recomputation of InsInfo from plan.json: plain json + math, run in a fresh
+# interpreter that never imports inscl.
+_RECOMPUTE = r"""
+import json, math, sys
+plan = json.load(open(sys.argv[1], encoding="utf-8"))
+assert plan["format_version"] >= 2
+checked = 0
+for stage in plan["stages"]:
+    if stage["index"] == 1:
+        continue
+    n, tags, freq = stage["n_instructions"], stage["tags"], stage["tag_frequencies"]
+    assert n == len(tags)
+    counted = {}
+    for s, ts in tags.items():
+        for g in set(ts):
+            counted[g] = counted.get(g, 0) + 1
+    assert counted == freq, (counted, freq)
+    for task, scores in stage["insinfo"].items():
+        for s, value in scores.items():
+            expected = math.fsum(math.log(n / freq[g]) for g in set(tags[s]))
+            assert abs(value - expected) <= 1e-12 * max(1.0, abs(expected)), (s, value, expected)
+            checked += 1
+assert "inscl" not in sys.modules
+print(checked)
+"""
+
+
+def test_plan_json_alone_recomputes_insinfo(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    tasks = make_tasks()
+    raw = {"Classify the text.": ["Sentiment Analysis", "classification", "text"],
+           "Label the text.": ["sentiment analysis", "labelling"],
+           "Answer the text.": ["question answering", "text"],
+           "Reply to the text.": ["question answering", "reply"],
+           "Summarize the text.": ["summarization", "text", "Summarization"],
+           "Shorten the text.": ["summarisation", "compression"]}
+    config = PlannerConfig(strategy="inscl", budget=4, seed=0, dbscan_eps=0.05, dbscan_min_samples=1)
+    planner = plan_stream(tasks, config, HashingEncoder(dim=64), tags=raw, progress=False)
+    path = write_plan(planner, tasks, tmp_path / "plan")
+    doc = json.loads(path.read_text())
+    assert doc["format_version"] == 3  # 3: record_format (plan folders)
+    last = doc["stages"][-1]
+    assert last["n_instructions"] == 6 and set(last["tags"]) == set(raw)
+    assert last["tags"]["Summarize the text."][:2] == ["summarization", "text"]  # normalised, deduplicated
+    assert last["tag_frequencies"]["text"] == 3
+    out = subprocess.run([sys.executable, "-I", "-c", _RECOMPUTE, str(path)], capture_output=True, text=True,
+                         check=True)
+    assert int(out.stdout) == sum(len(v) for s in doc["stages"] for v in s["insinfo"].values()) > 0
+    # The check can fail: a wrong frequency in the file is caught.
+    last["tag_frequencies"]["text"] += 1
+    path.write_text(json.dumps(doc))
+    bad = subprocess.run([sys.executable, "-I", "-c", _RECOMPUTE, str(path)], capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode != 0

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, tasks_and_instructions
+from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, read_options, tasks_and_instructions
 from inscl.errors import InputError
 from inscl.paths import cache_root
 
@@ -47,6 +47,18 @@ def tag_texts(tags: dict[str, list[str]]) -> list[str]:
     return list(dict.fromkeys(raw + [n for n in map(normalize_tag, raw) if n]))
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """The inputs are readable and the outputs writable, before any model is loaded."""
+    from inscl.pathchecks import check_cache_dir, check_input, check_output_file
+
+    inputs = [check_input(path, "--tasks") for path in args.tasks]
+    if args.tags is not None:
+        inputs.append(check_input(args.tags, "--tags", "file"))
+    check_cache_dir(args.cache_dir or cache_root(), "--cache-dir")
+    if args.out is not None:
+        check_output_file(args.out, "--out", inputs)
+
+
 def run(args: argparse.Namespace) -> int:
     from inscl.encoders import make_encoder
 
@@ -54,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"must be >= 1, got {args.batch_size}", field="--batch-size")
     if args.out is not None and args.out.is_dir():
         raise InputError("is a directory; give a file name (.npz or .jsonl)", path=args.out, field="--out")
+    _check_paths(args)
     quiet = bool(getattr(args, "quiet", False))
-    tasks, texts = tasks_and_instructions(args.tasks)
+    tasks, texts = tasks_and_instructions(args.tasks, **read_options(args))
     if args.tags is not None:
         from inscl.data.precomputed import load_tags
 

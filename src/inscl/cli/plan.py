@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from inscl.cli.common import add_cache_dir_argument, add_tasks_argument
+from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, read_options
 from inscl.data.task import Task, split_task
 from inscl.errors import InputError
 from inscl.paths import cache_root
@@ -60,6 +60,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="share of each task held out for evaluation (default 0.2)")
     p.add_argument("--split-seed", type=int, default=0,
                    help="seed of the train/test split, kept apart from --seed so that seeds share splits")
+    p.add_argument("--format", choices=("alpaca", "sharegpt", "messages", "prompt_completion"), default=None,
+                   help="record format of the written files (default: the input's own; sharegpt when "
+                        "conversations and alpaca tasks are mixed)")
+    p.add_argument("--write-datasets", choices=("parquet", "arrow"), default=None,
+                   help="also write each stage's mixture and replay as Parquet or a datasets folder")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (must not exist)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run)
@@ -87,14 +92,12 @@ def run(args: argparse.Namespace) -> int:
     if strategy.needs_tags and args.tags is None and args.tagger is None:
         raise InputError(f"strategy {strategy.name!r} needs intention tags: pass --tags FILE (e.g. written by "
                          "'inscl tag') or --tagger SPEC (e.g. --tagger offline)", field="--tags")
-    if args.out.exists() and not args.force and not (args.out.is_dir() and not any(args.out.iterdir())):
-        raise InputError("output folder exists and is not empty (pass --force to replace it)", path=args.out,
-                         field="--out")
+    inputs = _check_paths(args)
     quiet = bool(getattr(args, "quiet", False))
     progress = False if quiet else None
     cache_dir = args.cache_dir or cache_root()
 
-    tasks = _ordered(load_tasks(args.tasks), args)
+    tasks = _ordered(load_tasks(args.tasks, **read_options(args)), args)
     if not tasks:
         raise InputError("no tasks found", field="--tasks")
     trains, tests = zip(*(_split(t, args.test_fraction, args.split_seed) for t in tasks))
@@ -113,11 +116,31 @@ def run(args: argparse.Namespace) -> int:
         planner = plan_stream(trains, config, encoder, tag_source, tag_encoder=tag_encoder, progress=progress)
     for message in dict.fromkeys(str(w.message) for w in caught):
         log.warning("%s", message)
-    write_plan(planner, trains, args.out, test_tasks=tests, overwrite=args.force)
+    write_plan(planner, trains, args.out, test_tasks=tests, overwrite=args.force, inputs=inputs,
+               format=args.format, datasets=args.write_datasets)
     if not quiet:
         print(summary_table(planner))
-        print(f"wrote {args.out}/plan.json, dataset_info.json and {len(planner.stages)} stage folders")
+        from inscl.data.writers import choose_format
+
+        print(f"wrote {args.out}/plan.json, dataset_info.json and {len(planner.stages)} stage folders "
+              f"({choose_format(trains, args.format)} records)")
     return 0
+
+
+def _check_paths(args: argparse.Namespace) -> list[Path]:
+    """Every path argument, checked before any work: the inputs are readable, ``--out`` may
+    be written (or replaced) and ``--cache-dir`` is a writable folder. Returns the inputs."""
+    from inscl.outdir import check_output_dir
+    from inscl.pathchecks import check_cache_dir, check_input
+
+    inputs = [check_input(t, "--tasks") for t in args.tasks]
+    for flag, path in (("--embeddings", args.embeddings), ("--tags", args.tags)):
+        if path is not None:
+            inputs.append(check_input(path, flag, "file"))
+    if args.cache_dir is not None:
+        check_cache_dir(args.cache_dir, "--cache-dir")
+    check_output_dir(args.out, kind="plan", force=args.force, inputs=inputs)
+    return inputs
 
 
 def summary_table(planner: Any) -> str:

@@ -30,6 +30,19 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _check_paths(config: Any) -> None:
+    """The data and tags are readable and the output folder may be written, before torch loads."""
+    from inscl.pathchecks import check_cache_dir, check_input
+    from inscl.runner.rundir import RunDir
+
+    inputs = [check_input(s, "data.source") for s in config.data.source]
+    if config.replay.tags_file:
+        inputs.append(check_input(config.replay.tags_file, "replay.tags_file", "file"))
+    if config.replay.cache_dir:
+        check_cache_dir(config.replay.cache_dir, "replay.cache_dir")
+    RunDir(config.output_dir).check(inputs)
+
+
 def run(args: argparse.Namespace) -> int:
     import os
 
@@ -54,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         changes["overwrite"] = True
     if changes:
         config = config.replace(**changes)
+    _check_paths(config)
     progress = False if getattr(args, "quiet", False) else None
     results = run_experiment(config, progress=progress)
     log = logging.getLogger("inscl.runner")

@@ -1,7 +1,13 @@
-"""Small JSON/JSONL helpers with atomic writes (write to a temp file, then rename).
+"""JSON and JSONL reading and writing: the one JSONL line reader, and atomic writes.
 
-An interrupted write never leaves a half-written file behind: readers see either
-the old file or the new one.
+Every JSONL reader of the package (task files, tag files, embeddings, caches) splits
+lines here, on ``"\\n"`` only: :meth:`str.splitlines` also breaks at U+2028, U+2029,
+U+0085 and other characters that JSON allows unescaped inside strings, so a valid record
+would be cut in two. A UTF-8 byte-order mark is accepted, and JSON nested too deeply for
+the decoder is an :class:`~inscl.errors.InputError` like any other malformed input.
+
+Writes go to a temporary file that is renamed at the end: readers see either the old
+file or the new one, never a half-written one.
 """
 
 from __future__ import annotations
@@ -15,21 +21,28 @@ from typing import Any
 
 from inscl.errors import InputError
 
+BOM = "\ufeff"
 
-def _umask_mode() -> int:
+
+def _umask_mode(bits: int = 0o666) -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return bits & ~mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Writes ``text`` to ``path`` atomically, with the usual (umask) permissions."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` atomically, with the usual (umask) permissions."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.chmod(tmp, _umask_mode())  # mkstemp creates 0600; readers expect normal file modes
         os.replace(tmp, path)
     except BaseException:
@@ -46,33 +59,65 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
-def read_json(path: str | Path) -> Any:
+# ------------------------------------------------------------------------------- reading
+
+
+def decode_utf8(data: bytes, path: str | Path) -> str:
+    """``data`` as text (a leading byte-order mark dropped); bad UTF-8 names its line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"not UTF-8 text (byte {exc.start})", path=path, line=line) from None
+    return text[1:] if text.startswith(BOM) else text
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of ``path`` (BOM accepted); any read problem is an :class:`InputError`."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON ({exc.msg}, column {exc.colno})", path=path, line=exc.lineno) from None
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a file", path=path) from None
     except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", path=path) from None
+        raise InputError(f"cannot read file ({exc.strerror or exc})", path=path) from None
+    return decode_utf8(data, path)
+
+
+def split_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(line_number, line)`` of every non-blank line, split on ``"\\n"`` only (see the module doc)."""
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            yield lineno, line
+
+
+def loads(text: str, path: str | Path | None = None, line: int | None = None, what: str = "JSON") -> Any:
+    """``json.loads`` whose failures are :class:`InputError` naming ``path`` and the line.
+
+    ``line`` is the line ``text`` starts on (for one JSONL line); without it the decoder's
+    own line number is used.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed {what} ({exc.msg}, column {exc.colno})", path=path,
+                         line=exc.lineno if line is None else line + exc.lineno - 1) from None
+    except RecursionError:
+        raise InputError(f"malformed {what} (nested too deeply to read)", path=path, line=line) from None
+
+
+def iter_json_lines(path: str | Path, text: str | None = None) -> Iterator[tuple[int, Any]]:
+    """Yields ``(line_number, value)`` of every non-blank JSONL line (any JSON value)."""
+    path = Path(path)
+    if text is None:
+        text = read_text(path)
+    for lineno, line in split_lines(text):
+        yield lineno, loads(line, path, lineno, what="JSON line")
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yields ``(line_number, record)``; blank lines are skipped, objects are required."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", path=path) from None
-    # split on "\n" only: str.splitlines() would also split inside records at U+2028 and shift line numbers
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON line ({exc.msg}, column {exc.colno})", path=path,
-                             line=lineno) from None
+    for lineno, record in iter_json_lines(path):
         if not isinstance(record, dict):
             raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=lineno)
         yield lineno, record
@@ -80,3 +125,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return [r for _, r in iter_jsonl(path)]
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON document in ``path``; every problem is an :class:`InputError`."""
+    return loads(read_text(path), path)

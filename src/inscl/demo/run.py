@@ -150,6 +150,11 @@ def run_demo(settings: DemoSettings, *, progress: bool | None = None, echo: Any 
     # Validate the whole config before writing anything.
     config = ExperimentConfig.from_dict(experiment_dict(settings, data_dir.resolve()))
     config.output_dir = str(settings.out.resolve())
+    from inscl.runner.rundir import RunDir
+
+    run_dir = RunDir(settings.out)
+    run_dir.check()  # never write the demo's data into a folder inscl does not own
+    run_dir.mark()
     write_stream(data_dir, n_examples=settings.examples_per_task or 60, seed=settings.data_seed,
                  tasks=settings.tasks)
     echo(f"inscl demo: {len(settings.tasks or [])} tasks ({', '.join(settings.tasks or [])}), "

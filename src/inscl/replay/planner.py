@@ -18,6 +18,7 @@ import hashlib
 import logging
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -29,24 +30,32 @@ from inscl.data.task import Example, Task
 from inscl.errors import ConfigError, InputError
 from inscl.replay import selectors
 from inscl.replay.distance import Wasserstein, instruction_distribution, wasserstein
-from inscl.replay.insinfo import insinfo_scores
+from inscl.replay.insinfo import InsInfoLogArguments, insinfo_scores
 from inscl.replay.quotas import dynamic_quotas, fixed_quotas
 from inscl.replay.strategies import STRATEGIES, Strategy
+from inscl.replay.tag_calibration import merge_parameters
 from inscl.replay.tags import canonicalize_instruction_tags
 
 if TYPE_CHECKING:  # the packages' __init__ load models' dependencies; the planner only needs the protocols
     from inscl.encoders.base import Encoder
     from inscl.taggers.base import Tagger
 
-__all__ = ["BudgetWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "example_text", "plan_stream"]
+__all__ = ["BudgetWarning", "DegenerateSignalWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "example_text", "plan_stream"]
 
 log = logging.getLogger(__name__)
 
-PLAN_FORMAT_VERSION = 1
+#: 2: stages of InsInfo strategies carry ``n_instructions``, ``tags`` and ``tag_frequencies``.
+#: 3: plan folders (``write_plan``) gain ``record_format`` and ``stages[].datasets``.
+PLAN_FORMAT_VERSION = 3
 
 
 class BudgetWarning(UserWarning):
     """The replay budget asks for more examples than a previous task (or all of them) holds."""
+
+
+class DegenerateSignalWarning(UserWarning):
+    """A signal the plan relies on carries no information: all-zero embeddings, instructions
+    without tags, all distances or all InsInfo scores equal. The plan is still made."""
 
 
 @dataclass
@@ -72,7 +81,9 @@ class PlannerConfig:
     sinkhorn_reg:
         Entropic regularisation of the Sinkhorn solver.
     dbscan_eps, dbscan_min_samples:
-        DBSCAN parameters (cosine distance) for merging near-synonym tags.
+        DBSCAN parameters (cosine distance) for merging near-synonym tags; ``None``: the
+        values calibrated for the tag encoder (:mod:`inscl.replay.tag_calibration`), or the
+        paper's 0.1 and 5 for an encoder without a calibration.
     """
 
     strategy: str = "inscl"
@@ -82,8 +93,8 @@ class PlannerConfig:
     wasserstein: str = "auto"
     max_exact: int = 2000
     sinkhorn_reg: float = 0.01
-    dbscan_eps: float = 0.1
-    dbscan_min_samples: int = 5
+    dbscan_eps: float | None = None
+    dbscan_min_samples: int | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -96,12 +107,15 @@ class PlannerConfig:
         _check_int(self.max_exact, "max_exact", 1)
         _check_float(self.sinkhorn_reg, "sinkhorn_reg", low=0.0, high=None)
         # Cosine distances live in [0, 2].
-        _check_float(self.dbscan_eps, "dbscan_eps", low=0.0, high=2.0)
-        _check_int(self.dbscan_min_samples, "dbscan_min_samples", 1)
+        if self.dbscan_eps is not None:
+            _check_float(self.dbscan_eps, "dbscan_eps", low=0.0, high=2.0)
+            self.dbscan_eps = float(self.dbscan_eps)
+        if self.dbscan_min_samples is not None:
+            _check_int(self.dbscan_min_samples, "dbscan_min_samples", 1)
+            self.dbscan_min_samples = int(self.dbscan_min_samples)
         self.budget, self.seed = int(self.budget), int(self.seed)
-        self.max_exact, self.dbscan_min_samples = int(self.max_exact), int(self.dbscan_min_samples)
+        self.max_exact = int(self.max_exact)
         self.sinkhorn_reg = float(self.sinkhorn_reg)
-        self.dbscan_eps = float(self.dbscan_eps)
 
     @property
     def strategy_spec(self) -> Strategy:
@@ -128,7 +142,10 @@ class StagePlan:
     ``quotas``, ``available``, ``distances``, ``insinfo`` and ``selected`` are keyed by
     previous task name (empty at stage 1). ``insinfo`` maps each instruction of a
     previous task to its score at this stage; ``selected`` lists example ids in the
-    order of ``replay``.
+    order of ``replay``. For InsInfo strategies, ``tags`` holds the canonical (normalised,
+    merged) tags of every instruction scored at this stage (tasks 1..t), ``n_instructions``
+    their number N and ``tag_frequencies`` how many of them carry each tag, so that
+    ``insinfo[task][s] = sum(log(N / tag_frequencies[g]) for g in tags[s])``.
     """
 
     index: int
@@ -140,6 +157,9 @@ class StagePlan:
     selected: dict[str, list[str]] = field(default_factory=dict)
     replay: list[Example] = field(default_factory=list)
     wasserstein_method: str | None = None
+    n_instructions: int | None = None
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    tag_frequencies: dict[str, int] = field(default_factory=dict)
 
     @property
     def replay_total(self) -> int:
@@ -150,6 +170,9 @@ class StagePlan:
         return {"index": self.index, "task": self.task, "quotas": dict(self.quotas),
                 "available": dict(self.available), "distances": dict(self.distances),
                 "insinfo": {t: dict(s) for t, s in self.insinfo.items()},
+                "n_instructions": self.n_instructions,
+                "tags": {s: list(g) for s, g in self.tags.items()},
+                "tag_frequencies": dict(self.tag_frequencies),
                 "selected": {t: list(ids) for t, ids in self.selected.items()},
                 "wasserstein_method": self.wasserstein_method, "replay_total": self.replay_total}
 
@@ -176,6 +199,10 @@ class _MemoEncoder:
                 raise ValueError(f"encoder {self.id!r} returned shape {matrix.shape} for {len(new)} texts")
             self._dim = matrix.shape[1]
             self._vectors.update(zip(new, matrix))
+            zero = [t for t, row in zip(new, matrix) if not np.any(row)]
+            if zero:
+                _degenerate(f"{len(zero)} of {len(new)} texts have an all-zero embedding from encoder "
+                            f"{self.id!r} (e.g. {_short(zero[0])}); distances to them carry no signal")
         if not texts:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
         return np.stack([self._vectors[t] for t in texts])
@@ -213,6 +240,9 @@ class ReplayPlanner:
         self.encoder = encoder
         self._encoder = _MemoEncoder(encoder)
         self._tag_encoder = _MemoEncoder(tag_encoder) if tag_encoder is not None else self._encoder
+        # eps/min_samples left unset: the values calibrated for this tag encoder.
+        self.merge_eps, self.merge_min_samples, self.merge_source = merge_parameters(
+            self._tag_encoder.id, config.dbscan_eps, config.dbscan_min_samples)
         is_tagger = not isinstance(tags, Mapping) and callable(getattr(tags, "tag", None))
         self._tagger: Tagger | None = tags if is_tagger else None  # type: ignore[assignment]
         self._tag_table: Mapping[str, Sequence[str]] | None = None if self._tagger is not None else tags
@@ -261,6 +291,8 @@ class ReplayPlanner:
                 "seed": c.seed, "order": self.order, "config": c.to_dict(),
                 "encoder": self.encoder.id if self.strategy.needs_embeddings else None,
                 "tag_encoder": self._tag_encoder.id if self.strategy.selector == "insinfo" else None,
+                "tag_merge": ({"eps": self.merge_eps, "min_samples": self.merge_min_samples,
+                               "source": self.merge_source} if self.strategy.selector == "insinfo" else None),
                 "stages": [s.to_dict() for s in self.stages]}
 
     # ----------------------------------------------------------------------------------
@@ -289,19 +321,31 @@ class ReplayPlanner:
         if rule == "dynamic":
             results = {p.name: self._distance(p, task) for p in previous}
             stage.distances = {name: float(w.value) for name, w in results.items()}
+            if len(stage.distances) > 1 and len(set(stage.distances.values())) == 1:
+                _degenerate(f"stage {index}: all {len(stage.distances)} Wasserstein distances are equal "
+                            f"({next(iter(stage.distances.values())):.4g}); the budget is split evenly")
             methods = sorted({w.method for w in results.values()})
             stage.wasserstein_method = methods[0] if len(methods) == 1 else "mixed"
         stage.quotas = self._quotas(rule, stage.available, stage.distances, index)
         scores: dict[str, float] = {}
+        log_arguments = None
         if self.strategy.selector == "insinfo":
-            scores = self._insinfo(previous + [task])
+            scores, canonical = self._insinfo(previous + [task])
+            stage.n_instructions, stage.tags = len(canonical), canonical
+            stage.tag_frequencies = dict(Counter(g for tags in canonical.values() for g in set(tags)))
             stage.insinfo = {p.name: {s: float(scores[s]) for s in self._instructions(p)} for p in previous}
+            log_arguments = InsInfoLogArguments(canonical, stage.tag_frequencies)  # exact flooring in Algorithm 1
+            seen = {v for per_task in stage.insinfo.values() for v in per_task.values()}
+            if len(seen) == 1 and sum(map(len, stage.insinfo.values())) > 1:
+                _degenerate(f"stage {index}: every instruction of the previous tasks has the same InsInfo "
+                            f"({seen.pop():.4g}); the selection within each task is uniform")
         current_embeddings = None
         if self.strategy.selector == "diverse-instruction":
             current_embeddings = self._instruction_matrix(task)
         for p in previous:
             n = stage.quotas[p.name]
-            chosen = self._select(p, n, scores, current_embeddings, self._rng(index, p.name)) if n else []
+            chosen = (self._select(p, n, scores, current_embeddings, self._rng(index, p.name), log_arguments)
+                      if n else [])
             if len(chosen) != n or len({e.id for e in chosen}) != n:
                 raise RuntimeError(f"selector {self.strategy.selector!r} returned {len(chosen)} distinct-id "
                                    f"examples of task {p.name!r} for a quota of {n}")
@@ -360,12 +404,13 @@ class ReplayPlanner:
                                                reg=c.sinkhorn_reg)
         return self._distances[key]
 
-    def _insinfo(self, tasks: Sequence[Task]) -> dict[str, float]:
+    def _insinfo(self, tasks: Sequence[Task]) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """InsInfo of every instruction of ``tasks`` and the canonical tags it was computed from."""
         instructions = list(dict.fromkeys(s for t in tasks for s in self._instructions(t)))
         raw = self._tags_for(instructions)
-        canonical = canonicalize_instruction_tags(raw, self._tag_encoder, eps=self.config.dbscan_eps,
-                                                  min_samples=self.config.dbscan_min_samples)
-        return dict(insinfo_scores(canonical))
+        canonical = canonicalize_instruction_tags(raw, self._tag_encoder, eps=self.merge_eps,
+                                                  min_samples=self.merge_min_samples)
+        return dict(insinfo_scores(canonical)), {s: list(g) for s, g in canonical.items()}
 
     def _tags_for(self, instructions: list[str]) -> dict[str, list[str]]:
         new = [s for s in instructions if s not in self._raw_tags]
@@ -379,21 +424,28 @@ class ReplayPlanner:
                 missing = [s for s in new if s not in got]
             if missing:
                 source = f"tagger {self._tagger.id!r}" if self._tagger is not None else "the tags given"
-                raise InputError(f"no intention tags for instruction {_short(missing[0])} in {source} "
-                                 f"({len(missing)} instruction(s) untagged)", field="tags")
+                path = getattr(self._tag_table, "source", None)  # set by inscl.data.precomputed.load_tags
+                task = next((t.name for t in self.tasks if missing[0] in self._instructions(t)), "?")
+                raise InputError(f"no intention tags for instruction {_short(missing[0])} of task {task!r} in "
+                                 f"{source} ({len(missing)} instruction(s) untagged)", path=path, field="tags")
             for s in new:
                 self._raw_tags[s] = [str(t) for t in got[s]]
+            untagged = [s for s in new if not self._raw_tags[s]]
+            if untagged:
+                _degenerate(f"{len(untagged)} of {len(new)} instructions have no intention tags (InsInfo 0), "
+                            f"e.g. {_short(untagged[0])}")
         return {s: self._raw_tags[s] for s in instructions}
 
     def _select(self, task: Task, n: int, scores: Mapping[str, float], current_embeddings: np.ndarray | None,
-                rng: np.random.Generator) -> list[Example]:
+                rng: np.random.Generator, log_arguments: Mapping[str, Any] | None = None) -> list[Example]:
         name = self.strategy.selector
         if name == "all":
             return list(task.examples)
         if name == "random":
             return selectors.select_random(task, n, rng)
         if name == "insinfo":
-            return selectors.select_insinfo(task, n, {s: scores[s] for s in self._instructions(task)}, rng)
+            return selectors.select_insinfo(task, n, {s: scores[s] for s in self._instructions(task)}, rng,
+                                            log_arguments)
         if name == "prototype-data":
             return selectors.select_prototype_data(
                 task, n, self._encoder.encode([example_text(e) for e in task.examples]), rng)
@@ -424,6 +476,10 @@ def plan_stream(tasks: Iterable[Task], config: PlannerConfig, encoder: Encoder,
 
 def _warn(message: str) -> None:
     warnings.warn(message, BudgetWarning, stacklevel=5)
+
+
+def _degenerate(message: str) -> None:
+    warnings.warn(message, DegenerateSignalWarning, stacklevel=4)
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -1,9 +1,9 @@
 """Evaluation: greedy generation on held-out test examples, scored with ROUGE-L.
 
 Prompts are batched with LEFT padding (so every prompt ends where generation starts);
-only the new tokens are decoded. The score of an example is the ROUGE-L F-measure of
-``rouge_score.rouge_scorer.RougeScorer(["rougeL"])`` against the reference; a task's
-score is the mean over its test examples.
+only the new tokens are decoded. The score of an example is the configured metric
+(:mod:`inscl.runner.scoring`; default SuperNI's official stemmed ROUGE-L, best over all
+references); a task's score is the mean over its test examples.
 """
 
 from __future__ import annotations
@@ -14,21 +14,7 @@ from typing import Any
 from inscl.data.task import Example
 from inscl.runner.config import PromptConfig
 from inscl.runner.prompts import prompt_ids
-
-
-def _scorer() -> Any:
-    import logging
-
-    from rouge_score import rouge_scorer
-
-    logging.getLogger("absl").setLevel(logging.WARNING)  # "Using default tokenizer" on every scorer
-
-    return rouge_scorer.RougeScorer(["rougeL"])
-
-
-def rouge_l(prediction: str, reference: str, scorer: Any | None = None) -> float:
-    """ROUGE-L F-measure of one prediction."""
-    return float((scorer or _scorer()).score(reference, prediction)["rougeL"].fmeasure)
+from inscl.runner.scoring import DEFAULT_METRIC, make_scorer
 
 
 def generate(model: Any, tokenizer: Any, examples: Sequence[Example], *, prompt: PromptConfig,
@@ -65,12 +51,14 @@ def generate(model: Any, tokenizer: Any, examples: Sequence[Example], *, prompt:
 
 
 def evaluate_task(model: Any, tokenizer: Any, task: str, examples: Sequence[Example], *, prompt: PromptConfig,
-                  max_new_tokens: int, batch_size: int, progress: bool = False) -> tuple[float, list[dict[str, Any]]]:
-    """``(mean ROUGE-L, generation records)`` for one task's test examples."""
+                  max_new_tokens: int, batch_size: int, progress: bool = False,
+                  metric: str = DEFAULT_METRIC) -> tuple[float, list[dict[str, Any]]]:
+    """``(mean score, generation records)`` for one task's test examples (``rougeL``: the ``metric``)."""
     predictions = generate(model, tokenizer, examples, prompt=prompt, max_new_tokens=max_new_tokens,
                            batch_size=batch_size, progress=progress, desc=f"eval {task}")
-    scorer = _scorer()
+    scorer = make_scorer(metric)
     records = [{"task": task, "id": e.id, "prediction": p, "reference": e.output,
-                "rougeL": rouge_l(p, e.output, scorer)} for e, p in zip(examples, predictions)]
+                "references": list(e.all_references()),
+                "rougeL": scorer.score(p, e.all_references())} for e, p in zip(examples, predictions)]
     score = sum(r["rougeL"] for r in records) / len(records) if records else 0.0
     return score, records

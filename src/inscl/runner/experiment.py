@@ -19,13 +19,17 @@ from typing import Any
 
 from inscl.data.jsonio import read_json, read_jsonl, write_json, write_jsonl
 from inscl.data.task import Example
-from inscl.errors import InputError
 from inscl.runner import metrics as M
 from inscl.runner.config import ExperimentConfig
 from inscl.runner.data import TaskSplit, load_stream, safe_name, stage_dir_name
 from inscl.runner.rundir import RunDir, link_or_copy_tree, write_dir_atomically
+from inscl.runner.scoring import METRICS
 
 log = logging.getLogger("inscl.runner")
+
+#: results.json format. 2: ``metric``, ``metrics.relative_gain_by_reference``,
+#: ``final_rg_by_reference``, ``reference_warnings``, ``min_reference`` (1: files without the field).
+RESULTS_FORMAT_VERSION = 2
 
 
 def auto_progress(progress: bool | None) -> bool:
@@ -101,7 +105,8 @@ class _Session:
                 with acc.autocast():
                     score, recs = evaluate_task(unwrapped, self.tokenizer, split.name, split.test.examples,
                                                 prompt=cfg.prompt, max_new_tokens=cfg.evaluation.max_new_tokens,
-                                                batch_size=cfg.evaluation.batch_size, progress=self.progress)
+                                                batch_size=cfg.evaluation.batch_size, progress=self.progress,
+                                                metric=cfg.evaluation.metric)
                 scores[split.name] = score
                 records.extend(recs)
         eval_s = time.perf_counter() - t0
@@ -135,22 +140,23 @@ def _planner_for(config: ExperimentConfig, strategy: str, seed: int, cache: Path
         if r.tag_encoder else None
     tags: Any = None
     if STRATEGIES[strategy].needs_tags:
-        if r.tags_file:
-            tags = read_tags_file(r.tags_file)
-        else:
-            from inscl.taggers import make_tagger
+        from inscl.taggers import make_tagger
 
-            tags = make_tagger(r.tagger, cache_dir=cache / "tags", progress=progress)
+        tags = make_tagger(r.tagger, cache_dir=cache / "tags", progress=progress)
+        if r.tags_file:  # the file's tags; the tagger only for instructions it does not cover (warned)
+            from inscl.taggers.fallback import TableTagger
+
+            tags = TableTagger(read_tags_file(r.tags_file), tags, source=Path(r.tags_file).name)
     return ReplayPlanner(pc, encoder, tags=tags, tag_encoder=tag_encoder, progress=progress)
 
 
 def read_tags_file(path: str | Path) -> dict[str, list[str]]:
-    """A JSON object ``{instruction: [tags]}``."""
-    doc = read_json(path)
-    if not isinstance(doc, dict) or not all(isinstance(v, list) and all(isinstance(t, str) for t in v)
-                                            for v in doc.values()):
-        raise InputError("expected a JSON object {instruction: [tag, ...]}", path=path, field="replay.tags_file")
-    return {str(k): list(v) for k, v in doc.items()}
+    """A JSON object ``{instruction: [tags]}`` or a JSONL tag file (tags as strings, InsTag
+    ``{"tag", "explanation"}`` objects or a raw model reply), see
+    :func:`inscl.taggers.fallback.read_tag_table`."""
+    from inscl.taggers.fallback import read_tag_table
+
+    return read_tag_table(path)
 
 
 def _stage_scores(stage_dir: Path) -> dict[str, float]:
@@ -159,6 +165,7 @@ def _stage_scores(stage_dir: Path) -> dict[str, float]:
 
 def run_experiment(config: ExperimentConfig, *, progress: bool | None = None) -> list[dict[str, Any]]:
     """Runs or resumes every (strategy, seed) of ``config``; returns the results.json documents."""
+    stream = _validate(config)  # bad input fails in a moment, before torch and transformers load
     import torch
 
     progress = auto_progress(progress)
@@ -174,7 +181,7 @@ def run_experiment(config: ExperimentConfig, *, progress: bool | None = None) ->
     if not progress:  # transformers' own bars (loading/saving weights) too
         hf_logging.disable_progress_bar()
     try:
-        return _run(config, progress)
+        return _run(config, stream, progress)
     finally:  # leave the process as it was (the API may be called from a larger program)
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
@@ -182,11 +189,26 @@ def run_experiment(config: ExperimentConfig, *, progress: bool | None = None) ->
             hf_logging.enable_progress_bar()
 
 
-def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
-    # Validate inputs before anything is written, so bad input leaves no output behind.
+def _inputs(config: ExperimentConfig) -> list[str]:
+    return [*config.data.source, *([config.replay.tags_file] if config.replay.tags_file else [])]
+
+
+def _validate(config: ExperimentConfig) -> list[TaskSplit]:
+    """Reads the inputs and checks the output folder before anything is written, so bad
+    input leaves no output behind; returns the task stream."""
+    from inscl.pathchecks import check_cache_dir
+
+    RunDir(config.output_dir).check(_inputs(config))  # a folder we may not write into is refused first
+    if config.replay.cache_dir:
+        check_cache_dir(config.replay.cache_dir, "replay.cache_dir")
     stream = load_stream(config.data)
     if config.replay.tags_file:
         read_tags_file(config.replay.tags_file)
+    return stream
+
+
+def _run(config: ExperimentConfig, stream: list[TaskSplit], progress: bool) -> list[dict[str, Any]]:
+    inputs = _inputs(config)
     from inscl.runner.models import resolve_device
     from inscl.runner.train import get_accelerator
 
@@ -195,10 +217,10 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     # Under `accelerate launch` every process trains; only the main one writes files.
     run = RunDir(config.output_dir, active=accelerator.is_main_process)
     if run.active:
-        run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies)
+        run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies, inputs)
         for split in stream:
-            write_jsonl(run.data / f"{safe_name(split.name)}.train.jsonl", [e.to_alpaca() for e in split.train])
-            write_jsonl(run.data / f"{safe_name(split.name)}.test.jsonl", [e.to_alpaca() for e in split.test])
+            write_jsonl(run.data / f"{safe_name(split.name)}.train.jsonl", [_record(e) for e in split.train])
+            write_jsonl(run.data / f"{safe_name(split.name)}.test.jsonl", [_record(e) for e in split.test])
     accelerator.wait_for_everyone()
     cache = Path(config.replay.cache_dir) if config.replay.cache_dir else run.root / "cache"
     session = _Session(config, stream, run, progress)
@@ -238,6 +260,11 @@ def _run(config: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     if run.active:
         write_json(run.root / "summary.json", _summary(_all_results(run)))
     return results
+
+
+def _record(example: Example) -> dict[str, Any]:
+    """A ``data/*.jsonl`` record: the alpaca fields plus every reference output (``output`` first)."""
+    return {**example.to_alpaca(), "references": list(example.all_references())}
 
 
 def _ensure_stage(session: _Session, target: Path, previous: Path | None, index: int, train: list[Example],
@@ -284,11 +311,17 @@ def _results(config: ExperimentConfig, session: _Session, strategy: str, seed: i
     for t, d in enumerate(dirs):
         s = _stage_scores(d)
         R.append([s[names[i]] if i <= t else None for i in range(T)])
-    if config.reference == "expert":
-        ref_scores = _expert_scores(session, seed, names)
-    else:
-        ref_scores = dict(zip(names, M.diagonal_reference(R)))
-    metrics = M.summarize(R, names, [ref_scores[n] for n in names])
+    diagonal = dict(zip(names, M.diagonal_reference(R)))
+    # Experts cost a training run per task: computed only when they are the configured reference.
+    expert = _expert_scores(session, seed, names) if config.reference == "expert" else None
+    ref_scores = expert if expert is not None else diagonal
+    by_kind = {"expert": [expert[n] for n in names] if expert is not None else None,
+               "diagonal": [diagonal[n] for n in names]}
+    metrics = M.summarize(R, names, [ref_scores[n] for n in names], references=by_kind,
+                          min_reference=config.evaluation.min_reference)
+    for kind, entries in metrics["reference_warnings"].items():
+        for w in entries:
+            log.warning("[%s seed %d] %s", strategy, seed, M.format_reference_warning(w, kind))
     final = _by_task(read_jsonl(dirs[-1] / "generations.jsonl"))
     learned = {names[i]: _by_task(read_jsonl(dirs[i] / "generations.jsonl")).get(names[i], [])
                for i in range(T - 1)}
@@ -300,8 +333,10 @@ def _results(config: ExperimentConfig, session: _Session, strategy: str, seed: i
     timing = {"stages": stages, "plan_s": round(plan_s, 3),
               "train_s": round(sum(s.get("train_s", 0.0) for s in stages), 3),
               "eval_s": round(sum(s.get("eval_s", 0.0) for s in stages), 3)}
-    return {"strategy": strategy, "seed": seed, "budget": config.replay.budget, "order": list(names), "R": R,
+    return {"format_version": RESULTS_FORMAT_VERSION, "strategy": strategy, "seed": seed,
+            "budget": config.replay.budget, "order": list(names), "R": R,
             "reference": {"kind": config.reference, "scores": ref_scores}, "metrics": metrics, "plan": plan,
+            "metric": {"name": config.evaluation.metric, "description": METRICS[config.evaluation.metric]},
             "config": config.to_dict(), "timing": timing,
             "model": config.model.name, "finetune": config.finetune.mode,
             "stage_dirs": [str(d.relative_to(session.run.root)) for d in dirs]}

@@ -13,22 +13,28 @@
       summary.json
 
 A stage directory is built under a temporary name and renamed when complete, so its
-presence means the stage is finished.
+presence means the stage is finished. ``OUT/.inscl-output`` marks the folder as a run
+folder (see :mod:`inscl.outdir`): the runner writes only into an empty folder, a new one
+or one that holds that marker (or, from older versions, ``config.sha256``), and never
+into a folder that is, contains or lies inside one of its inputs.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from inscl.data.jsonio import atomic_write_text
 from inscl.errors import InputError
+from inscl.outdir import check_reusable_dir, describe, make_temp_dir, read_marker, write_marker
 
 _TMP_PREFIX = ".tmp-"
+log = logging.getLogger("inscl.runner")
+__all__ = ["RunDir", "link_or_copy_tree", "write_dir_atomically"]
 
 
 class RunDir:
@@ -57,9 +63,29 @@ class RunDir:
         return self.root / "stages.log"
 
     # ---- config guard ----------------------------------------------------------------------
-    def claim(self, config_yaml: str, config_hash: str, overwrite: bool, strategies: Iterable[str]) -> None:
+    def check(self, inputs: Iterable[str | Path] = ()) -> None:
+        """Refuses a directory the runner must not write into (before any work is done):
+        one that is or lies inside an input, one whose runner-written entries (``data/``,
+        ``shared/``, a strategy's folder, ...) hold an input, a file, or a non-empty folder
+        that is not a run folder."""
+        from inscl.runner.config import STRATEGIES
+
+        owned = {*STRATEGIES, "shared", "experts", "data", "cache", "report", "summary.json", "config.yaml",
+                 "config.sha256", "stages.log"}
+        check_reusable_dir(self.root, kind="run", inputs=inputs, field="output_dir", owned=owned)
+
+    def mark(self) -> None:
+        """Creates the directory (if needed) and marks it as a run folder, for callers that
+        write into it before the runner does (the demo's generated data)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if read_marker(self.root) is None:
+            write_marker(self.root, "run")
+
+    def claim(self, config_yaml: str, config_hash: str, overwrite: bool, strategies: Iterable[str],
+              inputs: Iterable[str | Path] = ()) -> None:
         """Binds the directory to a config: a different earlier config is refused unless
         ``overwrite`` (then its results are removed)."""
+        self.check(inputs)
         sha = self.root / "config.sha256"
         if sha.is_file():
             old = sha.read_text(encoding="utf-8").strip()
@@ -70,7 +96,7 @@ class RunDir:
                         "use --force (overwrite: true) to replace them, or another --output-dir",
                         path=self.root, field="output_dir")
                 self.remove_results(strategies)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.mark()
         atomic_write_text(self.root / "config.yaml", config_yaml)
         atomic_write_text(sha, config_hash + "\n")
         self.clean_tmp()
@@ -79,10 +105,13 @@ class RunDir:
         """Removes what this runner wrote (never anything else in the directory)."""
         from inscl.runner.config import STRATEGIES
 
-        for name in {*STRATEGIES, *strategies, "shared", "experts", "data"}:
-            p = self.root / name
-            if p.is_dir():
-                shutil.rmtree(p)
+        doomed = [p for name in sorted({*STRATEGIES, *strategies, "shared", "experts", "data"})
+                  if (p := self.root / name).is_dir()]
+        if doomed:
+            log.info("removing the results of the earlier config in %s: %s", self.root,
+                     "; ".join(f"{p.name}/ ({describe(p)})" for p in doomed))
+        for p in doomed:
+            shutil.rmtree(p)
         for name in ("summary.json", "config.yaml", "config.sha256"):
             (self.root / name).unlink(missing_ok=True)
 
@@ -110,8 +139,7 @@ class RunDir:
 
 def write_dir_atomically(target: Path, build: Callable[[Path], None]) -> None:
     """Calls ``build(tmp)`` on a fresh temporary directory beside ``target``, then renames it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}.", dir=target.parent))
+    tmp = make_temp_dir(target, prefix=f"{_TMP_PREFIX}{target.name}.")
     try:
         build(tmp)
         os.rename(tmp, target)

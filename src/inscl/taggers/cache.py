@@ -3,13 +3,15 @@
 Each finished instruction is appended as one line
 ``{"instruction": str, "tags": [str], "tagger": id}`` and flushed + fsynced at once,
 so Ctrl-C or a crash loses nothing and a rerun tags only what is missing. A truncated
-last line (a write cut by a crash) is ignored on reload. The same JSONL is accepted
+last line (a write cut by a crash) is cut off on reload; any other unreadable line is
+moved to ``quarantine.jsonl`` (see :class:`TagCache`), so it never blocks the cache. The same JSONL is accepted
 by ``inscl plan --tags``. Failures go to a separate ``failures.jsonl``
 (``{"instruction", "error", "attempts", "tagger"}``) and are retried on the next run.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import logging
@@ -17,11 +19,13 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, NamedTuple, Protocol
 
 from tqdm.auto import tqdm
 
+from inscl.data.jsonio import BOM, atomic_write_bytes, decode_utf8, loads
 from inscl.errors import InputError
+from inscl.pathchecks import check_cache_dir
 from inscl.taggers.result import TagResult
 
 log = logging.getLogger(__name__)
@@ -39,64 +43,114 @@ def _append_line(fh: IO[str], record: dict) -> None:
     os.fsync(fh.fileno())
 
 
-def read_tags_jsonl(path: str | Path, tagger_id: str | None = None,
-                    strict: bool = True) -> dict[str, list[str]]:
+def read_tags_jsonl(path: str | Path, tagger_id: str | None = None, strict: bool = True,
+                    bad_lines: list[BadLine] | None = None) -> dict[str, list[str]]:
     """Reads a tag JSONL file into ``{instruction: tags}`` (a later line wins).
 
     ``tagger_id`` keeps only lines of that tagger. With ``strict`` (user-supplied
     files) a bad line raises :class:`InputError` naming file, line and field; without
-    it (our own cache) a malformed *last* line, left by a crash, is skipped.
+    it (our own cache) every unreadable line is skipped and, when ``bad_lines`` is
+    given, appended to it, so that one bad line never blocks the rest of the cache.
+    Lines are split on ``"\\n"`` only (see :mod:`inscl.data.jsonio`).
     """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", path=path) from None
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path=path) from None
-    last = max((i for i, s in enumerate(lines) if s.strip()), default=-1)
+        raise InputError(f"cannot read file ({exc.strerror or exc})", path=path) from None
+    if strict:
+        decode_utf8(data, path)  # names the line of bad UTF-8
+    if data.startswith(BOM.encode("utf-8")):
+        data = data[3:]
     out: dict[str, list[str]] = {}
-    for i, line in enumerate(lines):
-        if not line.strip():
+    for i, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
             continue
         try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path,
-                                 line=i + 1)
-        except (json.JSONDecodeError, InputError) as exc:
-            if not strict and i == last:
-                log.warning("%s:%d: ignoring a truncated last line", path, i + 1)
-                continue
-            if isinstance(exc, InputError):
+            record = _tag_record(raw, path, i)
+        except InputError as exc:
+            if strict:
                 raise
-            raise InputError(f"malformed JSON line ({exc.msg}, column {exc.colno})", path=path,
-                             line=i + 1) from None
-        instruction, tags = record.get("instruction"), record.get("tags")
-        if not isinstance(instruction, str):
-            raise InputError("missing or non-string value", path=path, line=i + 1, field="instruction")
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise InputError("expected a list of strings", path=path, line=i + 1, field="tags")
+            if bad_lines is not None:
+                bad_lines.append(BadLine(i, raw, exc.reason))
+            continue
         if tagger_id is not None and record.get("tagger") not in (None, tagger_id):
             continue
-        out[instruction] = tags
+        out[record["instruction"]] = record["tags"]
     return out
 
 
+class BadLine(NamedTuple):
+    """An unreadable line of a cache file: its number, its bytes and why."""
+
+    line: int
+    raw: bytes
+    reason: str
+
+
+def _tag_record(raw: bytes, path: Path, line: int) -> dict:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start} of the line)", path=path, line=line) from None
+    record = loads(text, path, line, what="JSON line")
+    if not isinstance(record, dict):
+        raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line)
+    instruction, tags = record.get("instruction"), record.get("tags")
+    if not isinstance(instruction, str):
+        raise InputError("missing or non-string value", path=path, line=line, field="instruction")
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InputError("expected a list of strings", path=path, line=line, field="tags")
+    return record
+
+
 class TagCache:
-    """Tags of one tagger id in ``cache_dir/<slug>-<hash>/tags.jsonl`` (+ ``failures.jsonl``)."""
+    """Tags of one tagger id in ``cache_dir/<slug>-<hash>/tags.jsonl`` (+ ``failures.jsonl``).
+
+    A line that cannot be read (hand edits, disk errors, a writer of another version) is
+    moved to ``quarantine.jsonl`` beside it, one ``{"line", "error", "text", "quarantined"}``
+    object per line, with a warning that says how to repair it; the rest of the cache is
+    used as usual and the instruction of the bad line is tagged again when needed.
+    """
 
     def __init__(self, cache_dir: str | Path, tagger_id: str) -> None:
         self.tagger_id = tagger_id
+        cache_dir = check_cache_dir(cache_dir)
         self.dir = Path(cache_dir) / tagger_dir_name(tagger_id)
         self.path = self.dir / "tags.jsonl"
         self.failures_path = self.dir / "failures.jsonl"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.tags: dict[str, list[str]] = (read_tags_jsonl(self.path, tagger_id, strict=False)
-                                           if self.path.exists() else {})
+        self.quarantine_path = self.dir / "quarantine.jsonl"
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the tag cache folder ({exc.strerror or exc})", path=self.dir,
+                             field="--cache-dir") from None
+        if not self.dir.is_dir() or not os.access(self.dir, os.W_OK | os.X_OK):
+            raise InputError("the tag cache folder is not writable", path=self.dir, field="--cache-dir")
         self._repair_tail()
+        bad: list[BadLine] = []
+        self.tags: dict[str, list[str]] = (read_tags_jsonl(self.path, tagger_id, strict=False, bad_lines=bad)
+                                           if self.path.exists() else {})
+        if bad:
+            self._quarantine(bad)
         self._fh: IO[str] | None = None
         self._failures_fh: IO[str] | None = None
+
+    def _quarantine(self, bad: list[BadLine]) -> None:
+        """Moves unreadable lines out of ``tags.jsonl`` into ``quarantine.jsonl``."""
+        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        with open(self.quarantine_path, "a", encoding="utf-8") as fh:
+            for b in bad:
+                _append_line(fh, {"line": b.line, "error": b.reason, "quarantined": stamp,
+                                  "text": b.raw.decode("utf-8", "backslashreplace")})
+        drop = {b.line for b in bad}
+        data = self.path.read_bytes()
+        kept = [raw for i, raw in enumerate(data.split(b"\n"), 1) if i not in drop]
+        atomic_write_bytes(self.path, b"\n".join(kept))  # the file had its newlines; so it keeps them
+        for b in bad:
+            log.warning("%s:%d: unreadable tag-cache line (%s) moved to %s; to repair it, fix the line there "
+                        "and append it to %s, or delete it to have the instruction tagged again", self.path,
+                        b.line, b.reason, self.quarantine_path, self.path.name)
 
     def _repair_tail(self) -> None:
         # A crash may leave a last line without its newline: cut it off so the next
@@ -109,8 +163,10 @@ class TagCache:
             try:
                 json.loads(data[cut:].decode("utf-8"))
                 complete = True
-            except (UnicodeDecodeError, json.JSONDecodeError):
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                 complete = False
+                log.warning("%s: ignoring a truncated last line (a write cut short); it is tagged again",
+                            self.path)
             with open(self.path, "r+b") as fh:
                 if complete:  # only the newline is missing
                     fh.seek(0, os.SEEK_END)

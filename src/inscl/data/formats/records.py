@@ -1,7 +1,8 @@
 """Record readers shared by every file format: UTF-8 text, JSONL and JSON lists with line numbers.
 
 Each reader yields ``(line, record)`` pairs so that format modules can name the line of a
-bad record in their :class:`~inscl.errors.InputError`.
+bad record in their :class:`~inscl.errors.InputError`. Lines are split by the package's
+one JSONL line reader (:mod:`inscl.data.jsonio`: ``"\\n"`` only, BOM accepted).
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from inscl.data.jsonio import iter_json_lines
+from inscl.data.jsonio import read_text as _read_text
 from inscl.errors import InputError
 
 
 def read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", path=path) from None
+    """The UTF-8 text of ``path`` (a byte-order mark dropped)."""
+    return _read_text(path)
 
 
 def line_of(text: str, pos: int) -> int:
@@ -29,14 +28,7 @@ def line_of(text: str, pos: int) -> int:
 
 
 def iter_jsonl_records(path: Path, text: str) -> Iterator[tuple[int, Any]]:
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON line ({exc.msg}, column {exc.colno})", path=path,
-                             line=lineno) from None
+    yield from iter_json_lines(path, text)
 
 
 def iter_json_list_records(path: Path, text: str) -> Iterator[tuple[int, Any]]:
@@ -58,8 +50,12 @@ def iter_json_list_records(path: Path, text: str) -> Iterator[tuple[int, Any]]:
             try:
                 record, end = decoder.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
+                # exc.pos indexes the whole text, so the line is counted from the file's start
                 raise InputError(f"malformed JSON ({exc.msg}, column {exc.colno})", path=path,
-                                 line=exc.lineno) from None
+                                 line=line_of(text, exc.pos)) from None
+            except RecursionError:
+                raise InputError("malformed JSON (nested too deeply to read)", path=path,
+                                 line=line_of(text, pos)) from None
             yield line_of(text, pos), record
             pos = ws.match(text, end).end()  # type: ignore[union-attr]
             if pos < len(text) and text[pos] == ",":
@@ -71,4 +67,3 @@ def iter_json_list_records(path: Path, text: str) -> Iterator[tuple[int, Any]]:
             raise fail("malformed JSON (expected ',' or ']' after a list element)", pos)
     if ws.match(text, pos).end() != len(text):  # type: ignore[union-attr]
         raise fail("malformed JSON (extra data after the list)", pos)
-

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from inscl.data.formats.records import read_text
+from inscl.data.jsonio import loads
 from inscl.data.task import Example
 from inscl.errors import InputError
 
@@ -64,15 +64,12 @@ def read_superni_task_file(path: str | Path, max_instances: int | None = None) -
     """Reads and validates an upstream task file (``Definition``, ``Instances``, languages).
 
     The instruction is the ``Definition`` (its strings joined by a blank line; upstream
-    files hold exactly one); each instance gives ``input`` and its first ``output``.
+    files hold exactly one); each instance gives ``input``, its first ``output`` as the
+    training target and, when it has several, all of them as ``references``.
     ``max_instances`` keeps the first N instances (upstream order).
     """
     path = Path(path)
-    text = read_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON ({exc.msg}, column {exc.colno})", path=path, line=exc.lineno) from None
+    data = loads(read_text(path), path)
     if not isinstance(data, dict):
         raise InputError("expected a SuperNI task object with 'Definition' and 'Instances'", path=path)
     definition = [d.strip() for d in _str_list(data, "Definition", path, required=True) if d.strip()]
@@ -100,7 +97,7 @@ def read_superni_task_file(path: str | Path, max_instances: int | None = None) -
         out = inst.get("output")
         if isinstance(out, str):
             out = [out]
-        if not isinstance(out, list) or not out or not isinstance(out[0], str):
+        if not isinstance(out, list) or not out or not all(isinstance(o, str) for o in out):
             raise InputError("expected a non-empty list of strings", path=path, field=f"{where}.output")
         ex_id = inst.get("id")
         if ex_id is None:
@@ -111,7 +108,9 @@ def read_superni_task_file(path: str | Path, max_instances: int | None = None) -
         if ex_id in seen:
             raise InputError(f"duplicate id {ex_id!r}", path=path, field=f"{where}.id")
         seen.add(ex_id)
-        examples.append(Example(instruction=instruction, input=inp, output=out[0], id=ex_id, task=name))
+        # The first output is the training target; all of them are references (SuperNI scores the best).
+        examples.append(Example(instruction=instruction, input=inp, output=out[0], id=ex_id, task=name,
+                                references=tuple(out) if len(out) > 1 else ()))
     return SuperNITaskFile(
         path=path, name=name, instruction=instruction,
         categories=_str_list(data, "Categories", path, required=False),
@@ -121,12 +120,16 @@ def read_superni_task_file(path: str | Path, max_instances: int | None = None) -
 
 
 def load_superni_task_file(path: str | Path) -> list[Example]:
-    """The examples of one upstream task file (instruction = Definition, output = first output)."""
+    """The examples of one upstream task file (instruction = Definition, output = first output,
+    references = all outputs)."""
     return read_superni_task_file(path).examples
 
 
 def looks_like_superni(path: Path) -> bool:
     """True when a ``.json`` file's head looks like an upstream task object."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        head = fh.read(4096).lstrip()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(4096).lstrip("\ufeff").lstrip()
+    except OSError:
+        return False  # the format's reader reports the problem with the file
     return head.startswith("{") and ('"Definition"' in head or '"Contributors"' in head)
