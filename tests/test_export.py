@@ -178,7 +178,7 @@ def test_plan_json_alone_recomputes_insinfo(tmp_path: Path) -> None:
     planner = plan_stream(tasks, config, HashingEncoder(dim=64), tags=raw, progress=False)
     path = write_plan(planner, tasks, tmp_path / "plan")
     doc = json.loads(path.read_text())
-    assert doc["format_version"] == 3
+    assert doc["format_version"] == 4  # 3: record_format (plan folders); 4: distance_methods/bounds
     last = doc["stages"][-1]
     assert last["n_instructions"] == 6 and set(last["tags"]) == set(raw)
     assert last["tags"]["Summarize the text."][:2] == ["summarization", "text"]  # normalised, deduplicated

@@ -37,7 +37,7 @@ def test_sparse_quotas_equal_exact_quotas_on_superni(superni_dir):
             # (float32 similarities: the value may sit ~1e-7 below the float64 optimum.)
             assert -1e-6 <= s.distances[name] - d <= s.distance_bounds[name] + 1e-9 < 1e-3
     doc = sparse.to_dict()
-    assert doc["format_version"] == 3
+    assert doc["format_version"] == 4
     assert doc["stages"][2]["distance_methods"] == {n: "sparse" for n in doc["order"][:2]}
 
 

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from inscl.cli.common import add_cache_dir_argument, add_tasks_argument
+from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, read_options
 from inscl.data.task import Task, split_task
 from inscl.errors import InputError
 from inscl.paths import cache_root
@@ -72,6 +72,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="share of each task held out for evaluation (default 0.2)")
     p.add_argument("--split-seed", type=int, default=0,
                    help="seed of the train/test split, kept apart from --seed so that seeds share splits")
+    p.add_argument("--format", choices=("alpaca", "sharegpt", "messages", "prompt_completion"), default=None,
+                   help="record format of the written files (default: the input's own; sharegpt when "
+                        "conversations and alpaca tasks are mixed)")
+    p.add_argument("--write-datasets", choices=("parquet", "arrow"), default=None,
+                   help="also write each stage's mixture and replay as Parquet or a datasets folder")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (must not exist)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run)
@@ -108,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     progress = False if quiet else None
     cache_dir = args.cache_dir or cache_root()
 
-    tasks = _ordered(load_tasks(args.tasks), args)
+    tasks = _ordered(load_tasks(args.tasks, **read_options(args)), args)
     if not tasks:
         raise InputError("no tasks found", field="--tasks")
     trains, tests = zip(*(_split(t, args.test_fraction, args.split_seed) for t in tasks))
@@ -132,10 +137,14 @@ def run(args: argparse.Namespace) -> int:
         planner = plan_stream(trains, config, encoder, tag_source, tag_encoder=tag_encoder, progress=progress)
     for message in dict.fromkeys(str(w.message) for w in caught):
         log.warning("%s", message)
-    write_plan(planner, trains, args.out, test_tasks=tests, overwrite=args.force, inputs=inputs)
+    write_plan(planner, trains, args.out, test_tasks=tests, overwrite=args.force, inputs=inputs,
+               format=args.format, datasets=args.write_datasets)
     if not quiet:
         print(summary_table(planner))
-        print(f"wrote {args.out}/plan.json, dataset_info.json and {len(planner.stages)} stage folders")
+        from inscl.data.writers import choose_format
+
+        print(f"wrote {args.out}/plan.json, dataset_info.json and {len(planner.stages)} stage folders "
+              f"({choose_format(trains, args.format)} records)")
     return 0
 
 

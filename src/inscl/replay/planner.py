@@ -47,8 +47,9 @@ __all__ = ["BudgetWarning", "DegenerateSignalWarning", "DistanceWarning", "Plann
 log = logging.getLogger(__name__)
 
 #: 2: stages of InsInfo strategies carry ``n_instructions``, ``tags`` and ``tag_frequencies``.
-#: 3: stages record ``distance_methods`` and ``distance_bounds`` per previous task.
-PLAN_FORMAT_VERSION = 3
+#: 3: plan folders (``write_plan``) gain ``record_format`` and ``stages[].datasets``.
+#: 4: stages record ``distance_methods`` and ``distance_bounds`` per previous task.
+PLAN_FORMAT_VERSION = 4
 
 
 class BudgetWarning(UserWarning):

@@ -156,7 +156,7 @@ class ReplayConfig:
     budget: int = 200  # per previous task
     encoder: str = "hashing"  # make_encoder spec: hashing | minilm | ...
     tagger: str = "offline"  # make_tagger spec; with tags_file, only for instructions the file lacks (warned)
-    tags_file: str | None = None  # JSON {instruction: [tags]} or JSONL {"instruction", "tags"} (LLM tags)
+    tags_file: str | None = None  # JSON {instruction: [tags]} or JSONL {"instruction", "tags"}: any tagger shape
     tag_encoder: str | None = None  # encoder for DBSCAN tag merging (default: the instruction encoder)
     cache_dir: str | None = None  # encoder/tagger caches; default OUTPUT/cache
     distribution: str = "real"

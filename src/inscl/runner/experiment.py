@@ -152,8 +152,9 @@ def _planner_for(config: ExperimentConfig, strategy: str, seed: int, cache: Path
 
 
 def read_tags_file(path: str | Path) -> dict[str, list[str]]:
-    """A JSON object ``{instruction: [tags]}`` or a JSONL tag file (tags as strings or InsTag
-    ``{"tag", "explanation"}`` objects), see :func:`inscl.taggers.fallback.read_tag_table`."""
+    """A JSON object ``{instruction: [tags]}`` or a JSONL tag file (tags as strings, InsTag
+    ``{"tag", "explanation"}`` objects or a raw model reply), see
+    :func:`inscl.taggers.fallback.read_tag_table`."""
     from inscl.taggers.fallback import read_tag_table
 
     return read_tag_table(path)

@@ -29,7 +29,8 @@ def read_tag_table(path: str | Path) -> dict[str, list[str]]:
     """``{instruction: [tags]}`` from a JSON object or a JSONL file of ``{"instruction", "tags"}``.
 
     In JSONL, each tag may be a string or an InsTag object ``{"tag": ..., "explanation": ...}``
-    (only ``tag`` is kept); other fields (``task_file``) are ignored and a later line wins.
+    (only ``tag`` is kept), and ``tags`` may be a model's raw reply holding such a list;
+    other fields (``task_file``) are ignored and a later line wins.
     Errors are :class:`InputError` naming the file, the line and the field.
     """
     path = Path(path)
@@ -38,24 +39,15 @@ def read_tag_table(path: str | Path) -> dict[str, list[str]]:
 
         return load_tags(path)
     from inscl.data.jsonio import iter_jsonl  # the project's one JSONL reader (BOM, "\n" lines, deep nesting)
+    from inscl.data.precomputed import tag_list
 
     table: dict[str, list[str]] = {}
     for lineno, record in iter_jsonl(path):
         instruction = record.get("instruction")
         if not isinstance(instruction, str) or not instruction.strip():
             raise InputError("expected a non-empty string", path=path, line=lineno, field="instruction")
-        raw = record.get("tags")
-        if not isinstance(raw, list):
-            raise InputError("expected a list of tags", path=path, line=lineno, field="tags")
-        tags = []
-        for k, tag in enumerate(raw):
-            if isinstance(tag, Mapping):
-                tag = tag.get("tag")
-            if not isinstance(tag, str):
-                raise InputError("expected a string or an object with a string 'tag'", path=path, line=lineno,
-                                 field=f"tags[{k}]")
-            tags.append(tag)
-        table[instruction] = tags
+        # Strings, InsTag objects or a raw model reply: the shapes inscl plan --tags reads.
+        table[instruction] = tag_list(record.get("tags"), path, lineno, "tags")
     if not table:
         raise InputError("no tags in file", path=path)
     return table

@@ -6,10 +6,11 @@ JSONL (one object per line) or JSON (a list of objects); one task per file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from inscl.data.formats.conversation import ASSISTANT, USER, Turn, example_turns, split_system
 from inscl.data.formats.records import iter_json_list_records, iter_jsonl_records, read_text
 from inscl.data.task import Example, Task
 from inscl.errors import InputError
@@ -75,7 +76,8 @@ def _id_field(record: dict[str, Any], path: Path, line: int) -> str | None:
     return str(value)
 
 
-def load_alpaca_file(path: str | Path, task_name: str | None = None) -> Task:
+def load_alpaca_file(path: str | Path, task_name: str | None = None, *,
+                     records: Iterable[tuple[int, Any]] | None = None) -> Task:
     """Reads one task from an alpaca JSONL or JSON file.
 
     Args:
@@ -83,6 +85,8 @@ def load_alpaca_file(path: str | Path, task_name: str | None = None) -> Task:
             format is decided by the first non-blank character (``[`` means JSON).
         task_name: the task's name; by default the records' common ``task`` field,
             else the file stem.
+        records: ``(line, record)`` pairs already read from ``path`` (a Parquet file, a
+            column-mapped file); by default the file is read as JSON/JSONL.
 
     Returns:
         A :class:`Task` whose examples keep the file order. Examples with a missing or
@@ -95,7 +99,7 @@ def load_alpaca_file(path: str | Path, task_name: str | None = None) -> Task:
     path = Path(path)
     rows: list[tuple[int, str, str, tuple[str, ...], str | None]] = []
     task_fields: dict[str, int] = {}
-    for line, record in _iter_alpaca_records(path):
+    for line, record in (_iter_alpaca_records(path) if records is None else records):
         if not isinstance(record, dict):
             raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line)
         instruction = _string_field(record, "instruction", path, line, required=True)
@@ -131,3 +135,60 @@ def load_alpaca_file(path: str | Path, task_name: str | None = None) -> Task:
     return Task(name, examples, {"source_files": [str(path)]})
 
 
+# --------------------------------------------------------------------------- format registry entry
+
+NAME = "alpaca"
+FIELDS = ("instruction", "input", "output", "id", "task")
+
+
+def detect(record: Mapping[str, Any]) -> bool:
+    return "instruction" in record
+
+
+def load(path: Path, records: Iterable[tuple[int, Any]], task_name: str | None, options: Any,
+         skipped: list[InputError] | None = None) -> Task:
+    task = load_alpaca_file(path, task_name, records=records)
+    task.metadata["format"] = NAME
+    return task
+
+
+def turns(record: Mapping[str, Any]) -> list[Turn]:  # pragma: no cover - alpaca examples keep no source
+    raise NotImplementedError
+
+
+def from_turns(turns: Sequence[Turn], example: Example, conversational: bool = True) -> dict[str, Any]:
+    """An alpaca record; a conversation becomes LLaMA-Factory's ``system`` + ``history`` form.
+
+    The last exchange is ``instruction``/``output`` and the earlier ones ``history`` (what
+    LLaMA-Factory trains on); consecutive turns of one role are joined, tool turns dropped.
+    """
+    if example.source is None or list(turns) == example_turns(example):
+        return example.to_alpaca()
+    system, rest = split_system(turns)
+    merged: list[list[str]] = []
+    for role, content in rest:
+        if role not in (USER, ASSISTANT):
+            continue
+        if merged and merged[-1][0] == role:
+            merged[-1][1] += "\n\n" + content
+        else:
+            merged.append([role, content])
+    if merged and merged[-1][0] == USER:
+        merged.pop()  # a last question without a reply has no output
+    exchanges = [(merged[i][1], merged[i + 1][1]) for i in range(0, len(merged) - 1, 2)]
+    *history, (instruction, output) = exchanges
+    record: dict[str, Any] = {"instruction": instruction, "input": "", "output": output}
+    if system:
+        record["system"] = system
+    if history:
+        record["history"] = [list(h) for h in history]
+    record.update(id=example.id, task=example.task)
+    return record
+
+
+def llamafactory(records: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> dict[str, Any]:
+    cols = {"prompt": "instruction", "query": "input", "response": "output"}
+    for name in ("system", "history"):
+        if any(name in r for r in records):
+            cols[name] = name
+    return {"formatting": "alpaca", "columns": cols}
