@@ -169,12 +169,14 @@ class TagMerger:
         n = len(self.tags)
         inv = np.divide(1.0, self._norms, out=np.zeros_like(self._norms), where=self._norms > 0).astype(np.float32)
         changed: set[int] = set(range(start, n))
-        for s in range(start, n, self.block):
-            rows_q = np.arange(s, min(n, s + self.block))
-            sims = np.ascontiguousarray(np.asarray(self._raw @ self._dense(rows_q).T).T)
-            sims *= inv[rows_q, None]
-            sims *= inv[None, :]
-            rows, cols = np.nonzero(sims >= limit - margin)
+        # Queries per block: the (seen x block) product stays under ~64 MB however many tags are seen.
+        step = max(16, min(self.block, (1 << 24) // max(1, n)))
+        for s in range(start, n, step):
+            rows_q = np.arange(s, min(n, s + step))
+            sims = np.asarray(self._raw @ self._dense(rows_q).T)  # (seen, block)
+            sims *= inv[:, None]
+            sims *= inv[rows_q][None, :]
+            cols, rows = np.nonzero(sims >= limit - margin)
             if not len(rows):
                 continue
             qi = rows_q[rows]
