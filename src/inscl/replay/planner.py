@@ -204,6 +204,13 @@ def example_text(example: Example) -> str:
     return f"{example.instruction}\n\n{example.input}" if example.input else example.instruction
 
 
+def _warn_zero_rows(texts: Sequence[str], matrix: np.ndarray, encoder_id: str) -> None:
+    zero = [texts[i] for i in np.flatnonzero(~matrix.any(axis=1))]
+    if zero:
+        _degenerate(f"{len(zero)} of {len(texts)} texts have an all-zero embedding from encoder "
+                    f"{encoder_id!r} (e.g. {_short(zero[0])}); distances to them carry no signal")
+
+
 class _MemoEncoder:
     """Wraps an encoder so each distinct text is encoded once for the planner's lifetime."""
 
@@ -221,10 +228,7 @@ class _MemoEncoder:
                 raise ValueError(f"encoder {self.id!r} returned shape {matrix.shape} for {len(new)} texts")
             self._dim = matrix.shape[1]
             self._vectors.update(zip(new, matrix))
-            zero = [t for t, row in zip(new, matrix) if not np.any(row)]
-            if zero:
-                _degenerate(f"{len(zero)} of {len(new)} texts have an all-zero embedding from encoder "
-                            f"{self.id!r} (e.g. {_short(zero[0])}); distances to them carry no signal")
+            _warn_zero_rows(new, matrix, self.id)
         if not texts:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
         return np.stack([self._vectors[t] for t in texts])
@@ -421,6 +425,7 @@ class ReplayPlanner:
                 out = np.empty((len(texts), part.shape[1]), dtype=np.float32)
             out[start:start + len(part)] = part
         assert out is not None
+        _warn_zero_rows(texts, out, self.encoder.id)
         return out
 
     def _solver(self, n: int) -> str:
