@@ -12,12 +12,12 @@ ratio compares like with like. Only the data structures differ.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 
 from inscl.data.task import Example, Task
+from inscl.replay.selectors import floor_shares
 
 __all__ = ["naive_select_insinfo"]
 
@@ -42,10 +42,10 @@ def naive_select_insinfo(task: Task, n: int, scores: Mapping[str, float],
         for s in ranked[:n]:
             counts[s] = 1
     else:
-        total = sum(float(scores[s]) for s in instructions)
-        for s in instructions:
-            share = float(scores[s]) / total if total > 0 else 1.0 / len(instructions)
-            counts[s] = min(max(1, math.floor(n * share)), sizes[s])
+        # The same exact rational flooring as the fast selector (not a data-structure question).
+        floors = floor_shares([float(scores[s]) for s in instructions], n)
+        for s, f in zip(instructions, floors):
+            counts[s] = min(max(1, f), sizes[s])
         # Too many: take one at a time from the largest (lowest score, then last seen, first).
         while sum(counts.values()) > n:
             top = max(counts.values())

@@ -6,7 +6,8 @@ against the naive way on the same inputs.
     python bench/plan_speed.py --superni             # ../shared/data/superni (16 categories)
 
 Embeddings and tags are precomputed (random vectors, Zipf-distributed tags; for
-``--superni`` hashing embeddings and keyword tags), so no model is timed.
+``--superni`` hashing embeddings and the LLM tags of ``llm-tags.jsonl``, keyword tags for
+instructions it lacks), so no model is timed.
 
 Part 1 times ``ReplayPlanner.add_task`` per stage (strategy inscl: Wasserstein distances,
 tag merging, InsInfo, selection) and prints examples/s. Part 2 times Algorithm 1 for
@@ -79,7 +80,13 @@ def superni_stream(path: Path) -> tuple[list[Task], PrecomputedEncoder, dict[str
 
     tasks = load_tasks([path])
     texts = list(dict.fromkeys(s for t in tasks for s in t.instructions()))
-    tags = {s: sorted(set(re.findall(r"[a-z]{5,}", s.lower())))[:8] or ["other"] for s in texts}
+    keywords = {s: sorted(set(re.findall(r"[a-z]{5,}", s.lower())))[:8] or ["other"] for s in texts}
+    tags = keywords
+    if (path / "llm-tags.jsonl").is_file():  # the LLM tags where they cover the data, keywords elsewhere
+        from inscl.taggers.fallback import TableTagger, read_tag_table
+
+        got = TableTagger(read_tag_table(path / "llm-tags.jsonl"), source="llm-tags.jsonl").tag(texts)
+        tags = {s: got.get(s) or keywords[s] for s in texts}
     tag_texts = sorted({g for gs in tags.values() for g in gs} | {normalize_tag(g) for gs in tags.values() for g in gs})
     enc = HashingEncoder(dim=384)
     return (tasks, PrecomputedEncoder(dict(zip(texts, enc.encode(texts)))), tags,
@@ -143,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seen = tasks[:stage.index]
         instructions = list(dict.fromkeys(s for t in seen for s in t.instructions()))
         canonical = canonicalize_instruction_tags({s: tags[s] for s in instructions}, tag_encoder,
-                                                  eps=config.dbscan_eps, min_samples=config.dbscan_min_samples)
+                                                  eps=planner.merge_eps, min_samples=planner.merge_min_samples)
         scores = insinfo_scores(canonical)
         for prev in seen[:-1]:
             n = stage.quotas[prev.name]

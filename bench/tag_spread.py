@@ -6,7 +6,7 @@ MiniLM ranking encoder), and InsInfo(s) = sum over the distinct tags of s of
 log(N / f_tag) is computed over all of them (``inscl.replay.insinfo`` when present, else
 inline). With ``inscl.replay.tags`` present, the same figures are also given after the
 planner's tag normalisation and DBSCAN merging of near-synonyms
-(``canonicalize_instruction_tags``, default eps 0.1, min_samples 5).
+(``canonicalize_instruction_tags`` at the eps calibrated for the merge encoder).
 
     python bench/tag_spread.py [--superni ../shared/data/superni] [--tagger offline ...]
 """
@@ -66,8 +66,11 @@ def merged(tags: Mapping[str, Sequence[str]], encoder_spec: str, cache: Path) ->
     except ImportError:
         return None
     from inscl.encoders import make_encoder
+    from inscl.replay.tag_calibration import merge_parameters
 
-    return canonicalize_instruction_tags(tags, make_encoder(encoder_spec, cache_dir=cache, progress=False))
+    encoder = make_encoder(encoder_spec, cache_dir=cache, progress=False)
+    eps, min_samples, _ = merge_parameters(encoder.id)  # the planner's default: calibrated per encoder
+    return canonicalize_instruction_tags(tags, encoder, eps=eps, min_samples=min_samples)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

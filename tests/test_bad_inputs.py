@@ -695,3 +695,32 @@ def test_embed_and_tag_check_their_paths_first(ws: Path, capsys: pytest.CaptureF
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and re.search(pattern, err), (argv, err)
         assert snapshot(ws) == before
+
+
+def test_sigterm_while_tagging_keeps_the_finished_tags(tmp_path: Path) -> None:
+    from inscl.taggers.cache import read_tags_jsonl
+
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    n = 20_000
+    write_jsonl(tasks / "many.jsonl", [{"instruction": f"Classify review number {j} of the movie set.",
+                                        "output": "y", "id": str(j)} for j in range(n)])
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen([sys.executable, "-m", "inscl", "-q", "tag", "--tasks", str(tasks), "--tagger",
+                             "offline", "--cache-dir", str(cache)],
+                            cwd=tmp_path, env=inscl_env(), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    cache_file = None
+    while proc.poll() is None and time.monotonic() < deadline:
+        cache_file = next(cache.glob("*/tags.jsonl"), None) if cache.is_dir() else None
+        if cache_file is not None and cache_file.stat().st_size > 0:
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.005)
+    _, err = proc.communicate(timeout=120)
+    assert cache_file is not None, err
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == [
+        "inscl tag: terminated (SIGTERM); temporary files removed, finished work is cached, rerun to resume"]
+    kept = read_tags_jsonl(cache_file)  # strict: every line written before the signal is whole
+    assert 0 < len(kept) < n

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from inscl.data.task import Example, Task
-from inscl.replay.distance import Wasserstein, cosine_cost, instruction_distribution, wasserstein
+from inscl.replay.distance import (
+    MemoryLimitError,
+    Wasserstein,
+    cosine_cost,
+    instruction_distribution,
+    memory_needed,
+    wasserstein,
+)
 
 
 def unit(deg: float) -> list[float]:
@@ -146,12 +153,14 @@ def test_sinkhorn_small_reg_stays_finite_and_tight():
     assert approx.error_bound < 0.02  # ~ reg * log(40) once the marginals have converged
 
 
-def test_auto_switches_to_sinkhorn_above_max_exact():
+def test_auto_switches_to_sparse_above_max_exact_and_never_to_sinkhorn():
     rng = np.random.default_rng(5)
     xa, wa, xb, wb = random_problem(rng, 6, 3)
     assert wasserstein(xa, wa, xb, wb, max_exact=6).method == "exact"
     above = wasserstein(xa, wa, xb, wb, max_exact=5)
-    assert above.method == "sinkhorn" and above.error_bound is not None
+    assert above.method == "sparse" and above.error_bound is not None
+    exact = wasserstein(xa, wa, xb, wb, method="exact").value
+    assert above.value == pytest.approx(exact, abs=1e-6)
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -168,6 +177,7 @@ def test_auto_switches_to_sinkhorn_above_max_exact():
         ({"method": "fast"}, "method"),
         ({"reg": 0.0}, "reg"),
         ({"max_exact": 0}, "max_exact"),
+        ({"method": "sparse", "n_neighbors": 0}, "n_neighbors"),
     ],
 )
 def test_wasserstein_validates_inputs(kwargs, match):
@@ -176,3 +186,50 @@ def test_wasserstein_validates_inputs(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         wasserstein(**args)
+
+
+# -- sparse solver and memory limits -------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sparse_solver_matches_exact_within_its_bound(seed):
+    # Clustered points (like instructions of a few templates) with random weights.
+    rng = np.random.default_rng(seed)
+    n, m, dim = int(rng.integers(20, 300)), int(rng.integers(20, 300)), int(rng.integers(3, 40))
+    centres = rng.normal(size=(5, dim))
+    xa = centres[rng.integers(0, 5, n)] + 0.4 * rng.normal(size=(n, dim))
+    xb = centres[rng.integers(0, 5, m)] + 0.4 * rng.normal(size=(m, dim))
+    wa, wb = rng.random(n) + 0.01, rng.random(m) + 0.01
+    wa, wb = wa / wa.sum(), wb / wb.sum()
+    exact = wasserstein(xa, wa, xb, wb, method="exact").value
+    sparse = wasserstein(xa, wa, xb, wb, method="sparse", n_neighbors=int(rng.integers(1, 6)))
+    assert sparse.method == "sparse"
+    # A feasible plan's cost (never below the optimum), certified by the dual bound.
+    assert exact - 1e-6 <= sparse.value <= exact + sparse.error_bound + 1e-9
+    assert sparse.value == pytest.approx(exact, rel=1e-4)
+    assert sparse.error_bound <= 1e-4 * exact + 2e-5
+
+
+def test_sparse_solver_probing_mode_bound_holds():
+    # Above the exhaustive size the search probes k-means cells: the result may be above W1,
+    # but never below it, and the reported bound always covers the gap.
+    from inscl.replay.sparse_ot import PointIndex, sparse_wasserstein
+
+    rng = np.random.default_rng(3)
+    xa, wa, xb, wb = random_problem(rng, 400, 300, dim=12)
+    exact = wasserstein(xa, wa, xb, wb, method="exact").value
+    for probe in (1, 2, 8):
+        got = sparse_wasserstein(PointIndex.build(xa, wa, n_cells=20), PointIndex.build(xb, wb, n_cells=20),
+                                 n_neighbors=4, n_probe=probe, exhaustive=False)
+        assert exact - 1e-6 <= got.value <= exact + got.error_bound + 1e-9
+
+
+def test_dense_solvers_refuse_problems_beyond_the_memory_limit_before_allocating():
+    rng = np.random.default_rng(0)
+    xa, wa, xb, wb = random_problem(rng, 2000, 1500)
+    needed = memory_needed("exact", 2000, 1500)
+    assert needed == 48 * 2000 * 1500
+    for method in ("exact", "sinkhorn"):
+        with pytest.raises(MemoryLimitError, match="would need 0.1 GB"):
+            wasserstein(xa, wa, xb, wb, method=method, memory_limit=needed // 2)
+    # The sparse solver has no such limit: its memory is linear in n + m.
+    assert wasserstein(xa, wa, xb, wb, method="sparse", memory_limit=needed // 2).method == "sparse"

@@ -134,3 +134,61 @@ def test_failure_leaves_nothing(written, tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="expected an Example"):
         write_plan(planner, bad, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+# Independent recomputation of InsInfo from plan.json: plain json + math, run in a fresh
+# interpreter that never imports inscl.
+_RECOMPUTE = r"""
+import json, math, sys
+plan = json.load(open(sys.argv[1], encoding="utf-8"))
+assert plan["format_version"] >= 2
+checked = 0
+for stage in plan["stages"]:
+    if stage["index"] == 1:
+        continue
+    n, tags, freq = stage["n_instructions"], stage["tags"], stage["tag_frequencies"]
+    assert n == len(tags)
+    counted = {}
+    for s, ts in tags.items():
+        for g in set(ts):
+            counted[g] = counted.get(g, 0) + 1
+    assert counted == freq, (counted, freq)
+    for task, scores in stage["insinfo"].items():
+        for s, value in scores.items():
+            expected = math.fsum(math.log(n / freq[g]) for g in set(tags[s]))
+            assert abs(value - expected) <= 1e-12 * max(1.0, abs(expected)), (s, value, expected)
+            checked += 1
+assert "inscl" not in sys.modules
+print(checked)
+"""
+
+
+def test_plan_json_alone_recomputes_insinfo(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    tasks = make_tasks()
+    raw = {"Classify the text.": ["Sentiment Analysis", "classification", "text"],
+           "Label the text.": ["sentiment analysis", "labelling"],
+           "Answer the text.": ["question answering", "text"],
+           "Reply to the text.": ["question answering", "reply"],
+           "Summarize the text.": ["summarization", "text", "Summarization"],
+           "Shorten the text.": ["summarisation", "compression"]}
+    config = PlannerConfig(strategy="inscl", budget=4, seed=0, dbscan_eps=0.05, dbscan_min_samples=1)
+    planner = plan_stream(tasks, config, HashingEncoder(dim=64), tags=raw, progress=False)
+    path = write_plan(planner, tasks, tmp_path / "plan")
+    doc = json.loads(path.read_text())
+    assert doc["format_version"] == 4  # 3: record_format (plan folders); 4: distance_methods/bounds
+    last = doc["stages"][-1]
+    assert last["n_instructions"] == 6 and set(last["tags"]) == set(raw)
+    assert last["tags"]["Summarize the text."][:2] == ["summarization", "text"]  # normalised, deduplicated
+    assert last["tag_frequencies"]["text"] == 3
+    out = subprocess.run([sys.executable, "-I", "-c", _RECOMPUTE, str(path)], capture_output=True, text=True,
+                         check=True)
+    assert int(out.stdout) == sum(len(v) for s in doc["stages"] for v in s["insinfo"].values()) > 0
+    # The check can fail: a wrong frequency in the file is caught.
+    last["tag_frequencies"]["text"] += 1
+    path.write_text(json.dumps(doc))
+    bad = subprocess.run([sys.executable, "-I", "-c", _RECOMPUTE, str(path)], capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode != 0

@@ -100,3 +100,68 @@ def test_forgetting_analysis_rule():
 def test_label_set_limit():
     assert M.label_set(["Yes", "no", "yes."]) == {"yes", "no"}
     assert M.label_set([f"r{i}" for i in range(21)]) is None
+
+
+def test_relative_gain_is_the_mean_over_defined_terms():
+    # One definition: RG_t = 100/|D_t| sum_{i in D_t} R[t][i]/ref_i, D_t = {i <= t: ref_i > 0}.
+    R = [[0.4, None, None], [0.2, 0.3, None], [0.1, 0.3, 0.05]]
+    ref = [0.5, 0.0, 0.01]
+    assert M.relative_gain(R, ref) == pytest.approx([80.0, 40.0, 100 * (0.2 + 5.0) / 2])
+
+
+def test_reference_warnings_flag_zero_and_weak_references():
+    tasks = ["a", "b", "c", "d"]
+    got = M.reference_warnings([0.5, 0.0, 0.0185, None], tasks, threshold=0.05)
+    assert [(w["task"], w["problem"]) for w in got] == [("b", "zero"), ("c", "below threshold"),
+                                                       ("d", "missing")]
+    assert M.reference_warnings([0.5, 0.0, 0.0185, 0.3], tasks, threshold=0.0)[0]["problem"] == "zero"
+    assert len(M.reference_warnings([0.5, 0.0, 0.0185, 0.3], tasks, threshold=0.0)) == 1
+    assert M.reference_warnings([0.5, 0.2], ["a", "b"], threshold=0.05) == []
+    line = M.format_reference_warning(got[1], "expert")
+    assert "expert reference of task c is 0.0185 < 0.05" in line
+
+
+def test_summarize_reports_rg_under_both_references_with_warnings():
+    R = [[0.4, None], [0.3, 0.02]]
+    expert = [0.5, 0.0185]
+    diagonal = M.diagonal_reference(R)
+    m = M.summarize(R, ["a", "b"], expert, references={"expert": expert, "diagonal": diagonal},
+                    min_reference=0.05)
+    assert m["relative_gain"] == m["relative_gain_by_reference"]["expert"]
+    assert m["final_rg_by_reference"]["expert"] == pytest.approx(100 * (0.3 / 0.5 + 0.02 / 0.0185) / 2)
+    assert m["final_rg_by_reference"]["diagonal"] == pytest.approx(100 * (0.3 / 0.4 + 1.0) / 2)
+    assert [w["task"] for w in m["reference_warnings"]["expert"]] == ["b"]
+    assert [w["task"] for w in m["reference_warnings"]["diagonal"]] == ["b"]
+    none = M.summarize(R, ["a", "b"], diagonal, references={"expert": None, "diagonal": diagonal})
+    assert none["relative_gain_by_reference"]["expert"] is None and none["reference_warnings"]["expert"] == []
+
+
+def _doc(strategy: str, seed: int, expert: list[float]) -> dict:
+    R = [[0.4, None], [0.3, 0.02]]
+    m = M.summarize(R, ["a", "b"], expert, references={"expert": expert, "diagonal": M.diagonal_reference(R)},
+                    min_reference=0.05)
+    return {"strategy": strategy, "seed": seed, "order": ["a", "b"], "R": R, "metrics": m,
+            "reference": {"kind": "expert", "scores": dict(zip("ab", expert))},
+            "metric": {"name": "superni-rougeL"}, "config": {"evaluation": {"metric": "superni-rougeL"}}}
+
+
+def test_compare_and_report_show_the_metric_and_weak_references(tmp_path):
+    from inscl.report.aggregate import summarize as report_summarize
+    from inscl.report.results import parse_result
+    from inscl.report.tables import reference_table
+    from inscl.runner.compare import comparison_rows, format_markdown, format_text
+
+    docs = [("run", _doc("inscl", 0, [0.5, 0.0185])), ("run", _doc("inscl", 1, [0.5, 0.3]))]
+    rows = comparison_rows(docs)
+    assert rows[0]["metric"] == ["superni-rougeL"]
+    assert rows[0]["reference_warnings"] == [("seed 0: expert reference of task b is 0.0185 < 0.05: its RG term "
+                                              "is unstable")]
+    text, md = format_text(rows), format_markdown(rows)
+    for out in (text, md):
+        assert "score metric: superni-rougeL" in out and "warning: inscl seed 0: expert reference of task b" in out
+    table = reference_table(report_summarize([parse_result(d, tmp_path / f"{k}.json") for k, (_, d) in
+                                              enumerate(docs)]))
+    assert table is not None
+    assert [r[2] for r in table.rows] == ["superni-rougeL", "superni-rougeL"]
+    assert "task b is 0.0185 < 0.05" in table.rows[0][-1] and table.rows[1][-1] == (
+        "diagonal reference of task b is 0.02 < 0.05: its RG term is unstable")

@@ -36,7 +36,9 @@ def write_stream(directory: Path, n: int = 20) -> Path:
         rows = []
         for i in range(n):
             x, y = make(rng)
-            rows.append({"instruction": instructions[i % len(instructions)], "input": x, "output": y,
+            # Every fourth example has a second reference: the training target stays the first.
+            out = [y, "a different reference"] if i % 4 == 0 else y
+            rows.append({"instruction": instructions[i % len(instructions)], "input": x, "output": out,
                          "id": f"{name}-{i}"})
         (directory / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (directory / "manifest.json").write_text(json.dumps({"order": list(TASKS)}))
@@ -92,6 +94,10 @@ def test_results_schema_and_matrix(lora_run):
         fa = m["forgetting_analysis"]
         assert {"instruction_related", "instruction_unrelated", "rule"} <= set(fa)
         assert doc["reference"]["kind"] == "expert" and set(doc["reference"]["scores"]) == set(doc["order"])
+        assert doc["format_version"] == 2 and doc["metric"]["name"] == "superni-rougeL"
+        assert m["relative_gain_by_reference"]["expert"] == m["relative_gain"]
+        assert len(m["relative_gain_by_reference"]["diagonal"]) == 3 and set(m["reference_warnings"]) == {
+            "expert", "diagonal"}
         assert doc["plan"]["strategy"] == doc["strategy"] and len(doc["plan"]["stages"]) == 3
         assert doc["plan"] == read_json(out / doc["strategy"] / "curriculum" / "seed0" / "plan.json")
         assert doc["config"]["model"]["name"] == "tiny"
@@ -102,8 +108,14 @@ def test_results_schema_and_matrix(lora_run):
 
 def test_generations_stored_for_every_seen_task(lora_run):
     _, results, out = lora_run
+    from rouge_score import rouge_scorer
+
+    official = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     tests = {name: [r["id"] for r in read_jsonl(out / "data" / f"{name}.test.jsonl")] for name in TASKS}
     assert all(tests.values())
+    refs = {r["id"]: len(r["references"]) for name in TASKS for split in ("train", "test")
+            for r in read_jsonl(out / "data" / f"{name}.{split}.jsonl")}
+    assert set(refs.values()) == {1, 2}  # list outputs keep both references in data/
     for doc in results:
         for t, stage_dir in enumerate(doc["stage_dirs"], 1):
             d = out / stage_dir
@@ -113,7 +125,12 @@ def test_generations_stored_for_every_seen_task(lora_run):
             for name in seen:
                 assert [r["id"] for r in records if r["task"] == name] == tests[name]
             for r in records:
-                assert set(r) >= {"task", "id", "prediction", "reference", "rougeL"}
+                assert set(r) >= {"task", "id", "prediction", "reference", "references", "rougeL"}
+                assert r["references"][0] == r["reference"] and len(r["references"]) == refs[r["id"]]
+                # SuperNI's official score, recomputed with rouge_score directly: best over all references
+                best = max(official.score(target=ref, prediction=r["prediction"])["rougeL"].fmeasure
+                           for ref in r["references"])
+                assert r["rougeL"] == pytest.approx(best, abs=1e-12)
             scores = read_json(d / "scores.json")
             assert scores == pytest.approx({name: doc["R"][t - 1][i] for i, name in enumerate(seen)})
             assert (d / "adapter" / "adapter_model.safetensors").is_file()

@@ -214,3 +214,75 @@ def test_algorithm1_allocation_properties(sizes, raw_scores, n):
         # Exactly the n highest scores (ties by first seen) get one each.
         ranked = sorted(scores, key=lambda s: (-scores[s], int(s[1:])))
         assert got == {s: 1 for s in ranked[:n_eff]}
+
+
+# -- Algorithm 1: exact flooring ------------------------------------------------------------
+
+def test_algorithm1_regression_log_scores_floor_to_the_exact_integers():
+    # 15 * ln33 / (5 ln33) is exactly 3, but in floats the quotient lands a hair below.
+    import math
+
+    task = make_task(["a"] * 10 + ["b"] * 10 + ["c"] * 10)
+    scores = {"a": math.log(33), "b": math.log(33), "c": 3 * math.log(33)}
+    assert selectors.floor_shares(list(scores.values()), 15) == [3, 3, 9]
+    got = per_instruction(selectors.select_insinfo(task, 15, scores, rng()))
+    assert got == {"a": 3, "b": 3, "c": 9}
+    assert per_instruction(naive_select_insinfo(task, 15, scores, rng())) == got
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.fractions(min_value=0, max_value=20, max_denominator=40), min_size=1, max_size=5),
+       st.integers(1, 500))
+def test_floor_shares_matches_exact_rational_floor(values, n):
+    import math
+    from fractions import Fraction
+
+    total = sum(values, Fraction(0))
+    expected = ([math.floor(n * v / total) for v in values] if total
+                else [n // len(values)] * len(values))
+    assert selectors.floor_shares([float(v) for v in values], n) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=2, max_size=6), st.integers(1, 40), st.integers(2, 10**6))
+def test_floor_shares_of_log_multiples_hit_the_integers(weights, multiple, base):
+    # Scores w_k * ln(base): the shares n * w_k / sum(w) are integers when n is a multiple of
+    # sum(w); floats of the products land on either side (a plain float floor misses ~25 %).
+    import math
+
+    n = sum(weights) * multiple
+    scores = [w * math.log(base) for w in weights]
+    assert selectors.floor_shares(scores, n) == [n * w // sum(weights) for w in weights]
+
+
+def test_floor_shares_decides_near_integer_shares_exactly_with_log_arguments():
+    import math
+    from fractions import Fraction
+
+    # ln(1e15) and ln(1e15 + 1) are the same float; the true share of the first is 1 - 1.4e-17.
+    a, b = 10**15, 10**15 + 1
+    scores = [math.log(a), math.log(b)]
+    assert scores[0] == scores[1]
+    assert selectors.floor_shares(scores, 2) == [1, 1]  # floats alone cannot tell
+    assert selectors.floor_shares(scores, 2, log_arguments=[Fraction(a), Fraction(b)]) == [0, 1]
+    # the regression case, decided exactly: 15 ln 33 / (5 ln 33) is 3
+    r = [Fraction(33), Fraction(33), Fraction(33**3)]
+    assert selectors.floor_shares([math.log(33), math.log(33), 3 * math.log(33)], 15, log_arguments=r) == [3, 3, 9]
+    task = make_task(["a"] * 10 + ["b"] * 10 + ["c"] * 10)
+    got = selectors.select_insinfo(task, 15, dict(zip("abc", [math.log(33), math.log(33), 3 * math.log(33)])),
+                                   rng(), log_arguments=dict(zip("abc", r)))
+    assert per_instruction(got) == {"a": 3, "b": 3, "c": 9}
+    with pytest.raises(ValueError, match="not exp"):
+        selectors.select_insinfo(task, 15, {"a": 1.0, "b": 1.0, "c": 1.0}, rng(), log_arguments=dict(zip("abc", r)))
+
+
+def test_insinfo_log_arguments_are_the_exact_form_of_insinfo():
+    import math
+    from fractions import Fraction
+
+    from inscl.replay.insinfo import insinfo_log_arguments, insinfo_scores
+
+    tags = {"s1": ["x", "y"], "s2": ["x"], "s3": ["z", "z"], "s4": []}
+    args, scores = insinfo_log_arguments(tags), insinfo_scores(tags)
+    assert args == {"s1": Fraction(4, 2) * 4, "s2": Fraction(2), "s3": Fraction(4), "s4": Fraction(1)}
+    assert all(math.isclose(math.log(args[s]), scores[s], abs_tol=1e-15) for s in tags)

@@ -29,16 +29,36 @@ def test_offline_tagger_tags() -> None:
     tags = tagger.tag(INSTRUCTIONS + [INSTRUCTIONS[0]])
     assert list(tags) == INSTRUCTIONS
     for s in INSTRUCTIONS:
-        assert 1 <= len(tags[s]) <= 5 and len(set(tags[s])) == len(tags[s])
+        assert 1 <= len(tags[s]) <= 8 and len(set(tags[s])) == len(tags[s])
         assert all(TAG_SHAPE.match(t) for t in tags[s]), tags[s]
-    assert "classify" in tags[INSTRUCTIONS[0]] and "classify sentiment" in tags[INSTRUCTIONS[0]]
-    assert "translate" in tags[INSTRUCTIONS[1]]
-    assert "answer question" in tags[INSTRUCTIONS[2]]  # head noun of "basic science questions", lemmatised
-    assert "generate title" in tags[INSTRUCTIONS[3]]
+    # intention-level tags: the task verb and its object, nominalised
+    assert tags[INSTRUCTIONS[0]] == ["sentiment classification"]
+    assert tags[INSTRUCTIONS[1]] == ["sentence translation"]
+    assert tags[INSTRUCTIONS[2]] == ["question answering", "option selection"]  # two sentences, two intentions
+    assert tags[INSTRUCTIONS[3]] == ["title generation"]
     # deterministic across instances and independent of the other instructions of the call
     assert OfflineTagger().tag(INSTRUCTIONS) == tags
     assert OfflineTagger().tag([INSTRUCTIONS[2]])[INSTRUCTIONS[2]] == tags[INSTRUCTIONS[2]]
-    assert len(OfflineTagger(top_k=2).tag(INSTRUCTIONS[:1])[INSTRUCTIONS[0]]) == 2
+    assert len(OfflineTagger(top_k=1).tag(INSTRUCTIONS[2:3])[INSTRUCTIONS[2]]) == 1
+
+
+def test_offline_tag_count_follows_the_instruction() -> None:
+    from inscl.taggers.offline import intention_units
+
+    short = "Translate the sentence into French."
+    long = ("You are given a product review. Decide whether the review is positive or negative. "
+            "Answer with 'yes' or 'no' only. Do not explain your answer, and keep it shorter than five words. "
+            "For example, a review that praises the battery life is positive.")
+    assert len(intention_units(short)) == 1 and len(intention_units(long)) == 5
+    tags = OfflineTagger().tag([short, long])
+    assert len(tags[short]) == 1 and len(tags[long]) == 5
+    # a shared vocabulary: constraint sentences map to intention-level tags
+    assert {"binary classification", "example provision"} <= set(tags[long])
+    # a long sentence is cut at commas and conjunctions into units of >= clause_words // 2 words
+    run_on = ", ".join(f"then sort the list number {k} by its value" for k in range(6)) + "."
+    assert len(intention_units(run_on, clause_words=20)) == 3  # six 9-word parts, joined in pairs
+    with pytest.raises(InputError):
+        OfflineTagger(clause_words=1)
 
 
 def test_offline_candidates_skip_boilerplate() -> None:

@@ -48,13 +48,15 @@ def _check(args: argparse.Namespace) -> int:
     order = args.order
     if order is not None and len(order) == 1:
         order = order[0]  # a preset name or a comma-separated list
-    tasks = load_tasks(args.tasks, order=order)
+    from inscl.cli.common import read_options
+
+    tasks = load_tasks(args.tasks, order=order, **read_options(args))
     rows = []
     for t in tasks:
         split = t.metadata.get("split")
-        rows.append((t.name, len(t), len(t.instructions()),
+        rows.append((t.name, t.metadata.get("format", "alpaca"), len(t), len(t.instructions()),
                      f"{len(split['train'])}/{len(split['test'])}" if split else "-"))
-    print(_table(["task", "examples", "instructions", "train/test"], rows))
+    print(_table(["task", "format", "examples", "instructions", "train/test"], rows))
     print(f"{len(tasks)} tasks, {sum(len(t) for t in tasks)} examples")
     return 0
 
@@ -79,6 +81,9 @@ def add_parser(subparsers: Any) -> None:
     c.add_argument("--tasks", nargs="+", required=True, help="a task folder or task files (JSONL/JSON)")
     c.add_argument("--order", nargs="+", default=None,
                    help="task names in order, or a preset (curriculum, reverse, random, random:SEED)")
+    from inscl.cli.common import add_read_arguments
+
+    add_read_arguments(c)
     c.set_defaults(func=_check)
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, tasks_and_instructions
+from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, read_options, tasks_and_instructions
 from inscl.errors import InputError
 from inscl.paths import cache_root
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("is a directory; give a file name (.npz or .jsonl)", path=args.out, field="--out")
     _check_paths(args)
     quiet = bool(getattr(args, "quiet", False))
-    tasks, texts = tasks_and_instructions(args.tasks)
+    tasks, texts = tasks_and_instructions(args.tasks, **read_options(args))
     if args.tags is not None:
         from inscl.data.precomputed import load_tags
 

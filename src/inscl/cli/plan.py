@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from inscl.cli.common import add_cache_dir_argument, add_tasks_argument
+from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, read_options
 from inscl.data.task import Task, split_task
 from inscl.errors import InputError
 from inscl.paths import cache_root
@@ -44,6 +44,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the replay selection (default 0)")
     p.add_argument("--distribution", choices=("real", "uniform"), default="real",
                    help="instruction weights in the Wasserstein distance (default real)")
+    p.add_argument("--distance", choices=("auto", "exact", "sparse", "sinkhorn"), default="auto",
+                   help="Wasserstein solver: exact (dense cost matrix, ~48 bytes per pair of instructions), "
+                        "sparse (nearest-neighbour candidate graph, memory linear in the instructions, with an "
+                        "error bound), sinkhorn, or auto (default: exact up to --max-exact instructions per "
+                        "task, else sparse)")
+    p.add_argument("--max-exact", type=int, default=2000, metavar="N",
+                   help="largest task (distinct instructions) solved exactly under --distance auto (default 2000)")
+    p.add_argument("--neighbors", type=int, default=16, metavar="K",
+                   help="candidate edges per instruction of the sparse solver (default 16)")
+    p.add_argument("--max-memory", type=float, metavar="GB",
+                   help="memory one exact/Sinkhorn distance may take; a larger one is refused up front "
+                        "(default: the memory available)")
     emb = p.add_mutually_exclusive_group()
     emb.add_argument("--embeddings", type=Path, metavar="FILE",
                      help="precomputed instruction embeddings (.npz with texts/embeddings, or JSONL)")
@@ -60,6 +72,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="share of each task held out for evaluation (default 0.2)")
     p.add_argument("--split-seed", type=int, default=0,
                    help="seed of the train/test split, kept apart from --seed so that seeds share splits")
+    p.add_argument("--format", choices=("alpaca", "sharegpt", "messages", "prompt_completion"), default=None,
+                   help="record format of the written files (default: the input's own; sharegpt when "
+                        "conversations and alpaca tasks are mixed)")
+    p.add_argument("--write-datasets", choices=("parquet", "arrow"), default=None,
+                   help="also write each stage's mixture and replay as Parquet or a datasets folder")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (must not exist)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run)
@@ -69,8 +86,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Runs ``inscl plan``; raises :class:`InputError` for any user-fixable problem."""
     from inscl.data import load_tasks
-    from inscl.data.export import write_plan
-    from inscl.replay.planner import PlannerConfig, plan_stream
 
     if args.strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {args.strategy!r}; valid strategies: {', '.join(STRATEGIES)}",
@@ -82,6 +97,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"must be >= 0, got {args.seed}", field="--seed")
     if args.split_seed < 0:
         raise InputError(f"must be >= 0, got {args.split_seed}", field="--split-seed")
+    if args.max_exact < 1:
+        raise InputError(f"must be >= 1, got {args.max_exact}", field="--max-exact")
+    if args.neighbors < 1:
+        raise InputError(f"must be >= 1, got {args.neighbors}", field="--neighbors")
+    if args.max_memory is not None and not args.max_memory > 0:
+        raise InputError(f"must be > 0, got {args.max_memory}", field="--max-memory")
     if not 0.0 <= args.test_fraction < 1.0:
         raise InputError(f"must be in [0, 1), got {args.test_fraction}", field="--test-fraction")
     if strategy.needs_tags and args.tags is None and args.tagger is None:
@@ -92,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     progress = False if quiet else None
     cache_dir = args.cache_dir or cache_root()
 
-    tasks = _ordered(load_tasks(args.tasks), args)
+    tasks = _ordered(load_tasks(args.tasks, **read_options(args)), args)
     if not tasks:
         raise InputError("no tasks found", field="--tasks")
     trains, tests = zip(*(_split(t, args.test_fraction, args.split_seed) for t in tasks))
@@ -101,8 +122,13 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"task {task.name!r} has no training examples", field="--tasks",
                              path=(task.metadata.get("source_files") or [None])[0])
 
+    # Heavy imports (POT, scikit-learn, the encoders) only once the data is known to be good.
+    from inscl.data.export import write_plan
+    from inscl.replay.planner import PlannerConfig, plan_stream
+
     config = PlannerConfig(strategy=strategy.name, budget=args.budget, seed=args.seed,
-                           distribution=args.distribution)
+                           distribution=args.distribution, wasserstein=args.distance, max_exact=args.max_exact,
+                           n_neighbors=args.neighbors, max_memory_gb=args.max_memory)
     encoder = _encoder(args, strategy, cache_dir, progress)
     tag_encoder = _tag_encoder(args, encoder, cache_dir, progress) if strategy.needs_tags else None
     tag_source = _tags(args, cache_dir, progress) if strategy.needs_tags else None
@@ -111,10 +137,14 @@ def run(args: argparse.Namespace) -> int:
         planner = plan_stream(trains, config, encoder, tag_source, tag_encoder=tag_encoder, progress=progress)
     for message in dict.fromkeys(str(w.message) for w in caught):
         log.warning("%s", message)
-    write_plan(planner, trains, args.out, test_tasks=tests, overwrite=args.force, inputs=inputs)
+    write_plan(planner, trains, args.out, test_tasks=tests, overwrite=args.force, inputs=inputs,
+               format=args.format, datasets=args.write_datasets)
     if not quiet:
         print(summary_table(planner))
-        print(f"wrote {args.out}/plan.json, dataset_info.json and {len(planner.stages)} stage folders")
+        from inscl.data.writers import choose_format
+
+        print(f"wrote {args.out}/plan.json, dataset_info.json and {len(planner.stages)} stage folders "
+              f"({choose_format(trains, args.format)} records)")
     return 0
 
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, tasks_and_instructions
+from inscl.cli.common import add_cache_dir_argument, add_tasks_argument, read_options, tasks_and_instructions
 from inscl.errors import InputError
 from inscl.paths import cache_root
 
@@ -48,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--device", metavar="DEV", help="torch device (default: cuda if available, else cpu)")
     g.add_argument("--max-new-tokens", type=int, metavar="N", help="generated tokens per reply (default 256)")
     g = p.add_argument_group("offline")
-    g.add_argument("--top-k", type=int, metavar="K", help="tags per instruction (default 5)")
+    g.add_argument("--top-k", type=int, metavar="K", help="most tags per instruction (default 8); the count follows the instruction")
     p.set_defaults(func=run)
     return p
 
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("is a directory; give a file name (.jsonl)", path=args.out, field="--out")
     _check_paths(args)
     options = _tagger_options(args)
-    tasks, instructions = tasks_and_instructions(args.tasks)
+    tasks, instructions = tasks_and_instructions(args.tasks, **read_options(args))
     try:
         tagger = make_tagger(args.tagger, cache_dir=args.cache_dir or cache_root(),
                              progress=False if quiet else None, **options)

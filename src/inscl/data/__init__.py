@@ -4,6 +4,7 @@
 its own, it needs the planner) writes plans.
 """
 
+from inscl.data.formats import FORMATS, ReadOptions
 from inscl.data.formats.alpaca import load_alpaca_file
 from inscl.data.formats.superni import (
     SuperNITaskFile,
@@ -15,7 +16,7 @@ from inscl.data.loading import is_superni_layout, load_superni_dir, load_task_di
 from inscl.data.task import Example, Task, split_task
 
 __all__ = [
-    "Example", "SuperNITaskFile", "Task", "is_english_task", "is_superni_layout", "load_alpaca_file",
+    "FORMATS", "Example", "ReadOptions", "SuperNITaskFile", "Task", "is_english_task", "is_superni_layout", "load_alpaca_file",
     "load_superni_dir", "load_superni_task_file", "load_task_dir", "load_tasks", "read_superni_task_file",
     "split_task",
 ]

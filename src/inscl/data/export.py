@@ -8,11 +8,14 @@ Layout of ``out_dir`` (see docs/planner.md)::
     data/<task>.test.jsonl
     stage_<tt>_<task>/replay.jsonl     # the replayed examples of previous tasks
     stage_<tt>_<task>/mixture.jsonl    # task t's training examples + replay, shuffled
+    stage_<tt>_<task>/mixture.parquet  # only with ``datasets="parquet"`` (``mixture/`` with "arrow")
 
-Every JSONL record is an alpaca object (``instruction``, ``input``, ``output``, ``id``,
-``task``) that ``datasets.load_dataset("json", data_files=...)`` reads as is. Everything
-is written into a temporary folder beside ``out_dir`` that is renamed at the end, so a
-failure never leaves a partial ``out_dir``. The folder holds the marker ``.inscl-output``
+Every JSONL record is in one format (:mod:`inscl.data.writers`): by default the input's
+own (a conversation comes back as the same record; alpaca and SuperNI give alpaca
+objects ``instruction``, ``input``, ``output``, ``id``, ``task``), which
+``datasets.load_dataset("json", data_files=...)`` reads as is. Everything is written into a
+temporary folder beside ``out_dir`` that is renamed at the end, so a failure never leaves
+a partial ``out_dir``. The folder holds the marker ``.inscl-output``
 (kind ``plan``, see :mod:`inscl.outdir`): ``overwrite`` replaces only such a folder or an
 empty one, never a folder the user filled or one that holds an input.
 """
@@ -28,8 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from inscl.data.jsonio import write_json, write_jsonl
-from inscl.data.task import Example, Task
+from inscl.data.jsonio import write_json
+from inscl.data.task import Task
+from inscl.data.writers import DATASET_KINDS, RecordWriter, choose_format, write_dataset, write_records
+from inscl.errors import InputError
 from inscl.outdir import check_output_dir, make_temp_dir, replace_dir, write_marker
 from inscl.replay.planner import ReplayPlanner
 
@@ -56,7 +61,8 @@ def dataset_name(stage_dir: str, replay: bool = False) -> str:
 
 def write_plan(planner: ReplayPlanner, tasks: Sequence[Task], out_dir: str | Path, *,
                test_tasks: Sequence[Task] | None = None, overwrite: bool = False,
-               inputs: Iterable[str | Path] = ()) -> Path:
+               inputs: Iterable[str | Path] = (), format: str | None = None,
+               datasets: str | None = None) -> Path:
     """Writes the plan of ``planner`` for the training tasks ``tasks`` into ``out_dir``.
 
     Parameters
@@ -73,6 +79,12 @@ def write_plan(planner: ReplayPlanner, tasks: Sequence[Task], out_dir: str | Pat
         ``data/<task>.test.jsonl`` are written too.
     inputs:
         Paths the plan was made from; ``out_dir`` may not be, contain or lie inside one.
+    format:
+        The record format of every file (``alpaca``, ``sharegpt``, ``messages``,
+        ``prompt_completion``); default: the tasks' own (:func:`inscl.data.writers.choose_format`).
+    datasets:
+        ``"parquet"`` or ``"arrow"`` also writes each stage's mixture and replay as a
+        Parquet file or a ``datasets`` ``save_to_disk`` folder.
 
     Returns the path of ``plan.json``.
     """
@@ -83,10 +95,17 @@ def write_plan(planner: ReplayPlanner, tasks: Sequence[Task], out_dir: str | Pat
         raise ValueError(f"tasks {names} do not match the planner's stream {planner.order}")
     if test_tasks is not None and [t.name for t in test_tasks] != names:
         raise ValueError("test_tasks must hold the same tasks in the same order as tasks")
+    if datasets is not None and datasets not in DATASET_KINDS:
+        raise InputError(f"unknown dataset kind {datasets!r}; valid kinds: {', '.join(DATASET_KINDS)}",
+                         field="--write-datasets")
+    columns: dict[str, str] = {}
+    for t in tasks:
+        columns.update(t.metadata.get("columns") or {})
+    writer = RecordWriter(choose_format(tasks, format), tasks, columns)
     check_output_dir(out_dir, kind="plan", force=overwrite, inputs=inputs)
     tmp = make_temp_dir(out_dir, prefix=f".{out_dir.name}.")
     try:
-        _write_contents(planner, tasks, test_tasks, tmp)
+        _write_contents(planner, tasks, test_tasks, tmp, writer, datasets)
         write_marker(tmp, "plan")
         # Checked again: the folder may have changed while the plan was written.
         check_output_dir(out_dir, kind="plan", force=overwrite, inputs=inputs)
@@ -98,17 +117,18 @@ def write_plan(planner: ReplayPlanner, tasks: Sequence[Task], out_dir: str | Pat
 
 
 def _write_contents(planner: ReplayPlanner, tasks: list[Task], test_tasks: Sequence[Task] | None,
-                    root: Path) -> None:
+                    root: Path, writer: RecordWriter, datasets: str | None) -> None:
     n = len(tasks)
     info: dict[str, Any] = {}
     plan = planner.to_dict()
+    plan["record_format"] = writer.format
     if test_tasks is not None:
         (root / "data").mkdir()
         plan["data"] = {}
         for train, test in zip(tasks, test_tasks):
             stem = safe_name(train.name)
-            _write_records(root / "data" / f"{stem}.train.jsonl", train.examples)
-            _write_records(root / "data" / f"{stem}.test.jsonl", test.examples)
+            write_records(root / "data" / f"{stem}.train.jsonl", writer.records(train.examples))
+            write_records(root / "data" / f"{stem}.test.jsonl", writer.records(test.examples))
             plan["data"][train.name] = {"train": f"data/{stem}.train.jsonl", "test": f"data/{stem}.test.jsonl",
                                         "n_train": len(train), "n_test": len(test)}
     used: set[str] = set()
@@ -120,12 +140,16 @@ def _write_contents(planner: ReplayPlanner, tasks: list[Task], test_tasks: Seque
         (root / folder).mkdir()
         mixture = list(task.examples) + list(stage.replay)
         order = _mixture_rng(planner.config.seed, stage.index, task.name).permutation(len(mixture))
-        _write_records(root / folder / "replay.jsonl", stage.replay)
-        _write_records(root / folder / "mixture.jsonl", (mixture[i] for i in order))
-        columns = {"prompt": "instruction", "query": "input", "response": "output"}
-        info[dataset_name(folder)] = {"file_name": f"{folder}/mixture.jsonl", "columns": columns}
-        if stage.replay:  # an empty file would break a training run that loads it
-            info[dataset_name(folder, replay=True)] = {"file_name": f"{folder}/replay.jsonl", "columns": columns}
+        files = {"mixture": writer.records(mixture[i] for i in order), "replay": writer.records(stage.replay)}
+        for kind, records in files.items():
+            write_records(root / folder / f"{kind}.jsonl", records)
+            # An empty file would break a training run that loads it: no entry for an empty replay.
+            lf = writer.llamafactory(records) if records else None
+            if lf is not None:
+                info[dataset_name(folder, replay=kind == "replay")] = {"file_name": f"{folder}/{kind}.jsonl", **lf}
+            if datasets is not None and records:
+                written = write_dataset(root / folder / kind, records, datasets)
+                entry.setdefault("datasets", {})[kind] = str(written.relative_to(root))
         entry.update({"dir": folder, "dataset": dataset_name(folder), "mixture_size": len(mixture),
                       "train_size": len(task)})
     write_json(root / "dataset_info.json", info)
@@ -138,11 +162,3 @@ def _mixture_rng(seed: int, index: int, task: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, index, *words]))
 
 
-def _write_records(path: Path, examples: Any) -> None:
-    def records() -> Any:
-        for e in examples:
-            if not isinstance(e, Example):
-                raise TypeError(f"expected an Example in {path.name}, got {type(e).__name__}")
-            yield e.to_alpaca()
-
-    write_jsonl(path, records())

@@ -6,9 +6,11 @@ any other tool) keeps models out of the planner. Two embedding formats are read:
 * ``.npz`` with two arrays, ``texts`` (n strings) and ``embeddings`` (n x d floats);
 * JSONL (any other suffix), one ``{"text": ..., "embedding": [...]}`` object per line.
 
-Tags are read from the tag cache written by the taggers (JSONL, one
-``{"instruction": ..., "tags": [...]}`` object per line, extra fields ignored) or from a
-JSON object ``{instruction: [tags]}``.
+Tags are read from JSONL (one ``{"instruction": ..., "tags": ...}`` object per line, extra
+fields ignored: the taggers' cache, ``llm-tags.jsonl``), a JSON list of such objects, or a
+JSON object ``{instruction: tags}``. ``tags`` may be in any shape a tagger returns: a list
+of strings, a list of InsTag objects ``{"tag": ..., "explanation": ...}``, or the model's
+raw reply as a string holding such a list (parsed like the LLM tagger parses replies).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import hashlib
 import math
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,36 +127,77 @@ class TagTable(dict):  # type: ignore[type-arg]
 
 
 def load_tags(path: str | Path) -> dict[str, list[str]]:
-    """Reads instruction -> raw intention tags from a tag-cache JSONL or a JSON object.
+    """Reads instruction -> raw intention tags from JSONL, a JSON list of records or a JSON object.
 
-    A ``.json`` file must hold one object ``{instruction: [tags]}``; any other suffix is
-    read as JSONL with fields ``instruction`` and ``tags``. Later lines win for a
-    repeated instruction (the cache is append-only).
+    A ``.json`` file holds an object ``{instruction: tags}`` or a list of
+    ``{"instruction", "tags"}`` records; any other suffix is JSONL of such records. Tags are
+    strings, InsTag objects (their ``tag``) or a raw model reply string. Later records win
+    for a repeated instruction (the cache is append-only). An instruction with surrounding
+    whitespace is also stored stripped (unless that text has tags of its own).
     """
     path = Path(path)
     tags: dict[str, list[str]] = TagTable()
     tags.source = str(path)  # type: ignore[attr-defined]
     if path.suffix == ".json":
         doc = read_json(path)
-        if not isinstance(doc, dict):
-            raise InputError(f"expected a JSON object {{instruction: [tags]}}, got {type(doc).__name__}", path=path)
-        for instruction, value in doc.items():
-            tags[instruction] = _tag_list(value, path, None, instruction)
+        if isinstance(doc, list):
+            records: Iterable[tuple[int | None, Any]] = ((None, r) for r in doc)
+        elif isinstance(doc, dict) and set(doc) >= {"instruction", "tags"} and isinstance(doc["instruction"], str):
+            records = [(None, doc)]  # one record
+        elif isinstance(doc, dict):
+            records = []
+            for instruction, value in doc.items():
+                tags[instruction] = tag_list(value, path, None, instruction)
+        else:
+            raise InputError(f"expected a JSON object {{instruction: [tags]}} or a list of records, got "
+                             f"{type(doc).__name__}", path=path)
     else:
-        for lineno, record in iter_jsonl(path):
-            instruction = record.get("instruction")
-            if not isinstance(instruction, str):
-                raise InputError("missing or non-string instruction", path=path, line=lineno, field="instruction")
-            tags[instruction] = _tag_list(record.get("tags"), path, lineno, "tags")
+        records = iter_jsonl(path)
+    for index, (lineno, record) in enumerate(records):
+        field = "instruction" if lineno is not None else f"[{index}].instruction"
+        if not isinstance(record, dict):
+            where = "" if lineno is not None else f" (item {index} is a {type(record).__name__})"
+            raise InputError('expected a JSON object {instruction: tags} or a list of {"instruction", "tags"} '
+                             f"records{where}", path=path, line=lineno)
+        instruction = record.get("instruction")
+        if not isinstance(instruction, str):
+            raise InputError("missing or non-string instruction", path=path, line=lineno, field=field)
+        tags[instruction] = tag_list(record.get("tags"), path, lineno, field.replace("instruction", "tags"))
     if not tags:
         raise InputError("no tags in file", path=path)
+    # Readers strip instructions (SuperNI definitions end in a space upstream); taggers often
+    # store them as given: the stripped text finds the same tags.
+    for instruction in list(tags):
+        tags.setdefault(instruction.strip(), tags[instruction])
     return tags
 
 
-def _tag_list(value: object, path: Path, line: int | None, field: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise InputError("tags must be a list of strings", path=path, line=line, field=field)
-    return list(value)
+def tag_list(value: object, path: str | Path | None, line: int | None, field: str) -> list[str]:
+    """The tags of one instruction, in any shape taggers return them (see :func:`load_tags`)."""
+    if isinstance(value, str):
+        from inscl.taggers.parsing import TagParseError, parse_tags
+
+        try:
+            return parse_tags(value)
+        except TagParseError:
+            raise InputError("a string that holds no JSON tag list (expected a list of strings, InsTag "
+                             "objects {\"tag\", \"explanation\"} or a model reply holding one)", path=path,
+                             line=line, field=field) from None
+    if not isinstance(value, list):
+        raise InputError(f"tags must be a list of strings or InsTag objects, got {type(value).__name__}",
+                         path=path, line=line, field=field)
+    out: list[str] = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict):
+            item = item.get("tag")
+            if not isinstance(item, str):
+                raise InputError('an InsTag object needs a string "tag"', path=path, line=line,
+                                 field=f"{field}[{i}].tag")
+        if not isinstance(item, str):
+            raise InputError(f"tags must be strings or InsTag objects, got {type(item).__name__}", path=path,
+                             line=line, field=f"{field}[{i}]")
+        out.append(item)
+    return out
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:

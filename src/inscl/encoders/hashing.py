@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
 
 from inscl.errors import ConfigError
 
@@ -51,13 +50,21 @@ class HashingEncoder:
         c = self.config
         self.id = (f"hashing:dim={c.dim},words={c.word_ngrams[0]}-{c.word_ngrams[1]},"
                    f"chars={c.char_ngrams[0]}-{c.char_ngrams[1]},charw={c.char_weight:g}")
-        n_char = c.dim // 2
-        n_word = c.dim - n_char
-        common = {"lowercase": True, "alternate_sign": False, "norm": "l2", "dtype": np.float32}
-        self._words = HashingVectorizer(n_features=n_word, analyzer="word", ngram_range=c.word_ngrams,
-                                        token_pattern=r"(?u)\b\w+\b", **common)
-        self._chars = HashingVectorizer(n_features=n_char, analyzer="char_wb", ngram_range=c.char_ngrams,
-                                        **common)
+        self._vectorizers: tuple | None = None  # built on first use: scikit-learn loads only then
+
+    def _build(self) -> tuple:
+        if self._vectorizers is None:
+            from sklearn.feature_extraction.text import HashingVectorizer
+
+            c = self.config
+            n_char = c.dim // 2
+            n_word = c.dim - n_char
+            common = {"lowercase": True, "alternate_sign": False, "norm": "l2", "dtype": np.float32}
+            words = HashingVectorizer(n_features=n_word, analyzer="word", ngram_range=c.word_ngrams,
+                                      token_pattern=r"(?u)\b\w+\b", **common)
+            chars = HashingVectorizer(n_features=n_char, analyzer="char_wb", ngram_range=c.char_ngrams, **common)
+            self._vectorizers = (words, chars)
+        return self._vectorizers
 
     @property
     def dim(self) -> int:
@@ -69,8 +76,9 @@ class HashingEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         cw = self.config.char_weight
-        words = self._words.transform(texts).toarray() * np.float32(np.sqrt(1.0 - cw))
-        chars = self._chars.transform(texts).toarray() * np.float32(np.sqrt(cw))
+        vec_words, vec_chars = self._build()
+        words = vec_words.transform(texts).toarray() * np.float32(np.sqrt(1.0 - cw))
+        chars = vec_chars.transform(texts).toarray() * np.float32(np.sqrt(cw))
         out = np.hstack([words, chars]).astype(np.float32)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.divide(out, norms, out=out, where=norms > 0)

@@ -3,30 +3,65 @@
 A task is a discrete distribution over its distinct instructions: each instruction is
 a point (its embedding) weighted by its share of the task's examples (``"real"``) or
 equally (``"uniform"``). The distance between two tasks is the Wasserstein-1 distance
-between these distributions under the cosine ground cost.
+between these distributions under the cosine ground cost ``c(x, y) = 1 - cos(x, y)``.
 
-Small problems are solved exactly with POT's network simplex (:func:`ot.emd2`); above
-``max_exact`` instructions on either side the entropic estimate (Sinkhorn with epsilon
-scaling and log-domain absorption) is used and reported with a rigorous error bound (see
-:func:`wasserstein`).
+Three estimators (see :func:`wasserstein`):
+
+* ``exact`` -- POT's network simplex (:func:`ot.emd2`) on the full ``n x m`` cost matrix
+  (about 48 bytes per pair of points: fine for a few thousand instructions per task);
+* ``sparse`` -- the same network simplex on a candidate graph of ``O(n + m)`` edges
+  (each point's nearest points of the other side, found through a k-means cell index:
+  :mod:`inscl.replay.sparse_ot`). Memory does not grow with ``n x m``; the value is the
+  cost of a feasible plan (never below W1) and comes with a rigorous error bound;
+* ``sinkhorn`` -- the entropic estimate on the dense cost matrix, kept for comparison.
+
+``auto`` (the default) is exact when both sides have at most ``max_exact`` points and
+``sparse`` otherwise; it never uses Sinkhorn, whose upward bias (about 0.01 at reg 0.01)
+is as large as the gaps between task distances. Compressing each task to K k-means cells
+was measured first and rejected (docs/benchmarks.md): on hashing embeddings its error
+was 13% with K = n/2.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-import ot
 
 from inscl.data.task import Task
 
-__all__ = ["ConvergenceError", "Wasserstein", "cosine_cost", "instruction_distribution", "wasserstein"]
+
+def pot() -> Any:
+    """POT, imported on first use (it pulls in scikit-learn and networkx: ~1 s of start-up).
+
+    POT also imports every array backend it finds (torch: another ~1.5 s) unless told not
+    to; inscl only hands it numpy arrays. setdefault: a user who wants a backend can still
+    have it, and a process that already imported torch keeps it.
+    """
+    if "ot" not in sys.modules and "torch" not in sys.modules:
+        for backend in ("PYTORCH", "JAX", "CUPY", "TENSORFLOW"):
+            os.environ.setdefault(f"POT_BACKEND_DISABLE_{backend}", "1")
+    import ot
+
+    return ot
+
+
+__all__ = ["ConvergenceError", "MemoryLimitError", "Wasserstein", "cosine_cost", "instruction_distribution",
+           "memory_needed", "resolve_method", "wasserstein"]
 
 DistributionMode = Literal["real", "uniform"]
-Method = Literal["auto", "exact", "sinkhorn"]
+Method = Literal["auto", "exact", "sparse", "sinkhorn"]
+METHODS = ("auto", "exact", "sparse", "sinkhorn")
+
+#: Bytes per pair of points of a dense solver: the float64 cost matrix, POT's copy of it,
+#: the transport plan and the network simplex's arc arrays (flow, state, endpoints) --
+#: 41 bytes measured from POT's sources, rounded up. Sinkhorn holds ~5 dense matrices.
+BYTES_PER_PAIR = {"exact": 48, "sinkhorn": 48}
 
 # Weights must sum to 1 up to this tolerance; they are renormalised exactly afterwards.
 _SUM_TOL = 1e-6
@@ -34,6 +69,35 @@ _SUM_TOL = 1e-6
 
 class ConvergenceError(RuntimeError):
     """The exact solver stopped before reaching an optimal transport plan."""
+
+
+class MemoryLimitError(MemoryError):
+    """A dense solver would need more memory than allowed; raised before allocating anything."""
+
+    def __init__(self, method: str, n: int, m: int, needed: int, limit: int) -> None:
+        self.method, self.n, self.m, self.needed, self.limit = method, n, m, needed, limit
+        super().__init__(f"the {method} Wasserstein distance of {n} x {m} points would need "
+                         f"{needed / 2**30:.1f} GB (limit {limit / 2**30:.1f} GB)")
+
+
+def memory_needed(method: str, n: int, m: int) -> int:
+    """Bytes a dense solver (``exact`` or ``sinkhorn``) needs for ``n x m`` points."""
+    return BYTES_PER_PAIR[method] * int(n) * int(m)
+
+
+def available_memory() -> int:
+    """Memory the process can still take: MemAvailable (Linux), else the physical memory."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
 
 
 def instruction_distribution(task: Task, mode: DistributionMode = "real") -> tuple[list[str], np.ndarray]:
@@ -76,14 +140,39 @@ def cosine_cost(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
 class Wasserstein:
     """A Wasserstein-1 estimate.
 
-    ``value`` is the transport cost; ``method`` says how it was computed;
+    ``value`` is the transport cost; ``method`` says how it was computed (``"exact"``,
+    ``"sparse"``, ``"sinkhorn"``);
     ``error_bound`` is ``None`` for the exact solver and otherwise a bound ``B`` with
     ``0 <= value - W1 <= B`` (see :func:`wasserstein`).
     """
 
     value: float
-    method: Literal["exact", "sinkhorn"]
+    method: Literal["exact", "sparse", "sinkhorn"]
     error_bound: float | None
+
+
+def _check_method(method: str, max_exact: int) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if isinstance(max_exact, bool) or not isinstance(max_exact, (int, np.integer)) or max_exact < 1:
+        raise ValueError(f"max_exact must be an integer >= 1, got {max_exact!r}")
+
+
+def resolve_method(method: str, n: int, m: int, max_exact: int = 2000) -> str:
+    """The solver ``method`` uses for ``n x m`` points: ``auto`` is exact up to ``max_exact``, else sparse."""
+    _check_method(method, max_exact)
+    if method == "auto":
+        return "exact" if max(n, m) <= max_exact else "sparse"
+    return method
+
+
+def _check_memory(method: str, n: int, m: int, limit: int | None) -> None:
+    needed = memory_needed(method, n, m)
+    if needed < (64 << 20):
+        return  # small problems: never worth reading /proc
+    cap = available_memory() if limit is None else int(limit)
+    if needed > cap:
+        raise MemoryLimitError(method, n, m, needed, cap)
 
 
 def wasserstein(
@@ -94,14 +183,23 @@ def wasserstein(
     method: Method = "auto",
     max_exact: int = 2000,
     reg: float = 0.01,
+    n_neighbors: int = 16,
+    memory_limit: int | None = None,
 ) -> Wasserstein:
     """Wasserstein-1 distance between ``sum_i wa_i d(xa_i)`` and ``sum_j wb_j d(xb_j)``.
 
     The ground cost is :func:`cosine_cost`. ``method="auto"`` solves exactly when both
-    sides have at most ``max_exact`` points and uses Sinkhorn otherwise.
+    sides have at most ``max_exact`` points and uses the sparse solver otherwise; it
+    never uses Sinkhorn.
 
-    Exact: :func:`ot.emd2` (network simplex); a solver that stops before optimality
-    raises :class:`ConvergenceError`.
+    Exact: :func:`ot.emd2` (network simplex) on the dense cost matrix; a solver that
+    stops before optimality raises :class:`ConvergenceError`.
+
+    Sparse: :func:`inscl.replay.sparse_ot.sparse_wasserstein` -- the network simplex on
+    a candidate graph (each point's ``n_neighbors`` most similar points of the other
+    side, found through a k-means cell index, plus a feasible staircase), memory
+    ``O((n + m) (d + n_neighbors))``. Its value is the cost of a feasible plan (``>= W1``)
+    and ``error_bound`` a rigorous ``value - W1`` bound from the duals (see there).
 
     Sinkhorn: the Sinkhorn iterate ``P`` (epsilon scaling, log-domain absorption) for
     regularisation ``reg`` (the entropy is taken relative to the product measure ``wa x wb``) is rounded onto the
@@ -118,23 +216,30 @@ def wasserstein(
     delta``; rounding adds at most another ``2 max(C) delta``.) That bound is returned
     as ``error_bound``; with converged iterations ``delta`` is ~1e-9 and the bound is
     essentially ``reg * log(min(n, m))``.
+
+    The dense solvers (exact, Sinkhorn) check their memory first (:func:`memory_needed`
+    against ``memory_limit`` bytes, default: the memory available now) and raise
+    :class:`MemoryLimitError` instead of trying.
     """
-    if method not in ("auto", "exact", "sinkhorn"):
-        raise ValueError(f"method must be 'auto', 'exact' or 'sinkhorn', got {method!r}")
-    if isinstance(max_exact, bool) or not isinstance(max_exact, (int, np.integer)) or max_exact < 1:
-        raise ValueError(f"max_exact must be an integer >= 1, got {max_exact!r}")
+    _check_method(method, max_exact)
     if not (isinstance(reg, (int, float, np.floating)) and math.isfinite(reg) and reg > 0):
         raise ValueError(f"reg must be a finite number > 0, got {reg!r}")
-    xa = _as_matrix(xa, "xa")
-    xb = _as_matrix(xb, "xb")
+    xa = _as_matrix(xa, "xa", dtype=None)
+    xb = _as_matrix(xb, "xb", dtype=None)
+    if xa.shape[1] != xb.shape[1]:
+        raise ValueError(f"xa and xb must have the same dimension, got {xa.shape[1]} and {xb.shape[1]}")
     a = _as_weights(wa, len(xa), "wa")
     b = _as_weights(wb, len(xb), "wb")
     # Zero-weight points carry no mass; dropping them keeps log-domain Sinkhorn finite.
     keep_a, keep_b = a > 0, b > 0
-    cost = cosine_cost(xa[keep_a], xb[keep_b])
-    a, b = a[keep_a], b[keep_b]
-    if method == "auto":
-        method = "exact" if max(len(a), len(b)) <= max_exact else "sinkhorn"
+    xa, a, xb, b = xa[keep_a], a[keep_a], xb[keep_b], b[keep_b]
+    method = resolve_method(method, len(a), len(b), max_exact)
+    if method == "sparse":
+        from inscl.replay.sparse_ot import PointIndex, sparse_wasserstein
+
+        return sparse_wasserstein(PointIndex.build(xa, a), PointIndex.build(xb, b), n_neighbors=n_neighbors)
+    _check_memory(method, len(a), len(b), memory_limit)
+    cost = cosine_cost(xa, xb)
     if method == "exact":
         return Wasserstein(_exact(a, b, cost), "exact", None)
     value, bound = _sinkhorn(a, b, cost, float(reg))
@@ -149,7 +254,7 @@ def _exact(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
     num_iter = max(1_000_000, 10 * len(a) * len(b))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # reported below via result_code
-        value, log = ot.emd2(a, b, cost, numItermax=num_iter, log=True)
+        value, log = pot().emd2(a, b, cost, numItermax=num_iter, log=True)
     if log.get("result_code", 1) != 1:
         raise ConvergenceError(f"exact Wasserstein solver stopped before optimality: {log.get('warning')} "
                                f"({len(a)} x {len(b)} points, numItermax={num_iter})")
@@ -240,8 +345,10 @@ def _round_to_polytope(plan: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.nda
     return plan
 
 
-def _as_matrix(x: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
+def _as_matrix(x: np.ndarray, name: str, dtype: type | None = np.float64) -> np.ndarray:
+    arr = np.asarray(x, dtype=dtype)
+    if dtype is None and arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (points x dimensions), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -252,7 +359,7 @@ def _as_matrix(x: np.ndarray, name: str) -> np.ndarray:
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 

@@ -15,9 +15,11 @@ never changes an earlier stage, and the same seed gives the same plan.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -29,20 +31,25 @@ from inscl.data.task import Example, Task
 from inscl.errors import ConfigError, InputError
 from inscl.replay import selectors
 from inscl.replay.distance import Wasserstein, instruction_distribution, wasserstein
-from inscl.replay.insinfo import insinfo_scores
+from inscl.replay.insinfo import InsInfoLogArguments, insinfo_scores
 from inscl.replay.quotas import dynamic_quotas, fixed_quotas
 from inscl.replay.strategies import STRATEGIES, Strategy
-from inscl.replay.tags import canonicalize_instruction_tags
+from inscl.replay.tag_calibration import merge_parameters
+from inscl.replay.tags import TagMerger, normalize_tag
 
 if TYPE_CHECKING:  # the packages' __init__ load models' dependencies; the planner only needs the protocols
     from inscl.encoders.base import Encoder
     from inscl.taggers.base import Tagger
 
-__all__ = ["BudgetWarning", "DegenerateSignalWarning", "PlannerConfig", "ReplayPlanner", "StagePlan", "example_text", "plan_stream"]
+__all__ = ["BudgetWarning", "DegenerateSignalWarning", "DistanceWarning", "PlannerConfig", "ReplayPlanner",
+           "StagePlan", "example_text", "plan_stream"]
 
 log = logging.getLogger(__name__)
 
-PLAN_FORMAT_VERSION = 1
+#: 2: stages of InsInfo strategies carry ``n_instructions``, ``tags`` and ``tag_frequencies``.
+#: 3: plan folders (``write_plan``) gain ``record_format`` and ``stages[].datasets``.
+#: 4: stages record ``distance_methods`` and ``distance_bounds`` per previous task.
+PLAN_FORMAT_VERSION = 4
 
 
 class BudgetWarning(UserWarning):
@@ -70,14 +77,24 @@ class PlannerConfig:
         ``"real"`` weighs an instruction by its share of the task's examples,
         ``"uniform"`` weighs the distinct instructions equally.
     wasserstein:
-        ``"exact"`` (POT ``emd2``), ``"sinkhorn"``, or ``"auto"`` (exact when both tasks
-        have at most ``max_exact`` distinct instructions).
+        ``"exact"`` (POT ``emd2`` on the dense cost matrix), ``"sparse"`` (network
+        simplex on a nearest-neighbour candidate graph, memory linear in the number of
+        instructions, with an error bound), ``"sinkhorn"``, or ``"auto"`` (exact when
+        both tasks have at most ``max_exact`` distinct instructions, else sparse).
     max_exact:
         Size limit of the exact solver under ``"auto"``.
     sinkhorn_reg:
         Entropic regularisation of the Sinkhorn solver.
+    n_neighbors:
+        Candidate edges per instruction of the sparse solver.
+    max_memory_gb:
+        Memory the dense solvers (exact, Sinkhorn) may take for one pair; a pair that
+        would need more is refused before anything is computed. ``None``: the memory
+        available when the stage starts.
     dbscan_eps, dbscan_min_samples:
-        DBSCAN parameters (cosine distance) for merging near-synonym tags.
+        DBSCAN parameters (cosine distance) for merging near-synonym tags; ``None``: the
+        values calibrated for the tag encoder (:mod:`inscl.replay.tag_calibration`), or the
+        paper's 0.1 and 5 for an encoder without a calibration.
     """
 
     strategy: str = "inscl"
@@ -87,8 +104,10 @@ class PlannerConfig:
     wasserstein: str = "auto"
     max_exact: int = 2000
     sinkhorn_reg: float = 0.01
-    dbscan_eps: float = 0.1
-    dbscan_min_samples: int = 5
+    n_neighbors: int = 16
+    max_memory_gb: float | None = None
+    dbscan_eps: float | None = None
+    dbscan_min_samples: int | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -97,16 +116,24 @@ class PlannerConfig:
         _check_int(self.budget, "budget", 0)
         _check_int(self.seed, "seed", 0)
         _check_choice(self.distribution, "distribution", ("real", "uniform"))
-        _check_choice(self.wasserstein, "wasserstein", ("auto", "exact", "sinkhorn"))
+        _check_choice(self.wasserstein, "wasserstein", ("auto", "exact", "sparse", "sinkhorn"))
         _check_int(self.max_exact, "max_exact", 1)
+        _check_int(self.n_neighbors, "n_neighbors", 1)
+        if self.max_memory_gb is not None:
+            _check_float(self.max_memory_gb, "max_memory_gb", low=0.0, high=None)
+            self.max_memory_gb = float(self.max_memory_gb)
         _check_float(self.sinkhorn_reg, "sinkhorn_reg", low=0.0, high=None)
         # Cosine distances live in [0, 2].
-        _check_float(self.dbscan_eps, "dbscan_eps", low=0.0, high=2.0)
-        _check_int(self.dbscan_min_samples, "dbscan_min_samples", 1)
+        if self.dbscan_eps is not None:
+            _check_float(self.dbscan_eps, "dbscan_eps", low=0.0, high=2.0)
+            self.dbscan_eps = float(self.dbscan_eps)
+        if self.dbscan_min_samples is not None:
+            _check_int(self.dbscan_min_samples, "dbscan_min_samples", 1)
+            self.dbscan_min_samples = int(self.dbscan_min_samples)
         self.budget, self.seed = int(self.budget), int(self.seed)
-        self.max_exact, self.dbscan_min_samples = int(self.max_exact), int(self.dbscan_min_samples)
+        self.max_exact = int(self.max_exact)
+        self.n_neighbors = int(self.n_neighbors)
         self.sinkhorn_reg = float(self.sinkhorn_reg)
-        self.dbscan_eps = float(self.dbscan_eps)
 
     @property
     def strategy_spec(self) -> Strategy:
@@ -133,7 +160,10 @@ class StagePlan:
     ``quotas``, ``available``, ``distances``, ``insinfo`` and ``selected`` are keyed by
     previous task name (empty at stage 1). ``insinfo`` maps each instruction of a
     previous task to its score at this stage; ``selected`` lists example ids in the
-    order of ``replay``.
+    order of ``replay``. For InsInfo strategies, ``tags`` holds the canonical (normalised,
+    merged) tags of every instruction scored at this stage (tasks 1..t), ``n_instructions``
+    their number N and ``tag_frequencies`` how many of them carry each tag, so that
+    ``insinfo[task][s] = sum(log(N / tag_frequencies[g]) for g in tags[s])``.
     """
 
     index: int
@@ -145,6 +175,11 @@ class StagePlan:
     selected: dict[str, list[str]] = field(default_factory=dict)
     replay: list[Example] = field(default_factory=list)
     wasserstein_method: str | None = None
+    distance_methods: dict[str, str] = field(default_factory=dict)
+    distance_bounds: dict[str, float | None] = field(default_factory=dict)
+    n_instructions: int | None = None
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    tag_frequencies: dict[str, int] = field(default_factory=dict)
 
     @property
     def replay_total(self) -> int:
@@ -155,13 +190,25 @@ class StagePlan:
         return {"index": self.index, "task": self.task, "quotas": dict(self.quotas),
                 "available": dict(self.available), "distances": dict(self.distances),
                 "insinfo": {t: dict(s) for t, s in self.insinfo.items()},
+                "n_instructions": self.n_instructions,
+                "tags": {s: list(g) for s, g in self.tags.items()},
+                "tag_frequencies": dict(self.tag_frequencies),
                 "selected": {t: list(ids) for t, ids in self.selected.items()},
-                "wasserstein_method": self.wasserstein_method, "replay_total": self.replay_total}
+                "wasserstein_method": self.wasserstein_method,
+                "distance_methods": dict(self.distance_methods), "distance_bounds": dict(self.distance_bounds),
+                "replay_total": self.replay_total}
 
 
 def example_text(example: Example) -> str:
     """The text embedded for an example (prototype-data): instruction, then input."""
     return f"{example.instruction}\n\n{example.input}" if example.input else example.instruction
+
+
+def _warn_zero_rows(texts: Sequence[str], matrix: np.ndarray, encoder_id: str) -> None:
+    zero = [texts[i] for i in np.flatnonzero(~matrix.any(axis=1))]
+    if zero:
+        _degenerate(f"{len(zero)} of {len(texts)} texts have an all-zero embedding from encoder "
+                    f"{encoder_id!r} (e.g. {_short(zero[0])}); distances to them carry no signal")
 
 
 class _MemoEncoder:
@@ -181,10 +228,7 @@ class _MemoEncoder:
                 raise ValueError(f"encoder {self.id!r} returned shape {matrix.shape} for {len(new)} texts")
             self._dim = matrix.shape[1]
             self._vectors.update(zip(new, matrix))
-            zero = [t for t, row in zip(new, matrix) if not np.any(row)]
-            if zero:
-                _degenerate(f"{len(zero)} of {len(new)} texts have an all-zero embedding from encoder "
-                            f"{self.id!r} (e.g. {_short(zero[0])}); distances to them carry no signal")
+            _warn_zero_rows(new, matrix, self.id)
         if not texts:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
         return np.stack([self._vectors[t] for t in texts])
@@ -222,6 +266,9 @@ class ReplayPlanner:
         self.encoder = encoder
         self._encoder = _MemoEncoder(encoder)
         self._tag_encoder = _MemoEncoder(tag_encoder) if tag_encoder is not None else self._encoder
+        # eps/min_samples left unset: the values calibrated for this tag encoder.
+        self.merge_eps, self.merge_min_samples, self.merge_source = merge_parameters(
+            self._tag_encoder.id, config.dbscan_eps, config.dbscan_min_samples)
         is_tagger = not isinstance(tags, Mapping) and callable(getattr(tags, "tag", None))
         self._tagger: Tagger | None = tags if is_tagger else None  # type: ignore[assignment]
         self._tag_table: Mapping[str, Sequence[str]] | None = None if self._tagger is not None else tags
@@ -232,7 +279,9 @@ class ReplayPlanner:
         self._distances: dict[tuple[str, str], Wasserstein] = {}
         # Per registered task (names are unique): what every later stage reuses.
         self._task_instructions: dict[str, list[str]] = {}
-        self._task_distributions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._task_distributions: dict[str, Any] = {}
+        self._normalised: dict[str, list[str]] = {}
+        self._tag_merger: TagMerger | None = None
 
     # ----------------------------------------------------------------------------------
     @property
@@ -259,6 +308,7 @@ class ReplayPlanner:
             self._task_distributions.pop(task.name, None)
             for key in [k for k in self._distances if task.name in k]:
                 del self._distances[key]
+            self._tag_merger = None  # it may hold the failed task's tags; rebuilt from scratch if needed
             raise
         self.stages.append(stage)
         return stage
@@ -270,6 +320,8 @@ class ReplayPlanner:
                 "seed": c.seed, "order": self.order, "config": c.to_dict(),
                 "encoder": self.encoder.id if self.strategy.needs_embeddings else None,
                 "tag_encoder": self._tag_encoder.id if self.strategy.selector == "insinfo" else None,
+                "tag_merge": ({"eps": self.merge_eps, "min_samples": self.merge_min_samples,
+                               "source": self.merge_source} if self.strategy.selector == "insinfo" else None),
                 "stages": [s.to_dict() for s in self.stages]}
 
     # ----------------------------------------------------------------------------------
@@ -296,18 +348,26 @@ class ReplayPlanner:
         rule = self.strategy.quotas
         stage.available = {p.name: len(p) for p in previous}
         if rule == "dynamic":
+            self._check_distance_memory(previous, task)
             results = {p.name: self._distance(p, task) for p in previous}
             stage.distances = {name: float(w.value) for name, w in results.items()}
+            stage.distance_methods = {name: w.method for name, w in results.items()}
+            stage.distance_bounds = {name: w.error_bound for name, w in results.items()}
             if len(stage.distances) > 1 and len(set(stage.distances.values())) == 1:
                 _degenerate(f"stage {index}: all {len(stage.distances)} Wasserstein distances are equal "
                             f"({next(iter(stage.distances.values())):.4g}); the budget is split evenly")
             methods = sorted({w.method for w in results.values()})
             stage.wasserstein_method = methods[0] if len(methods) == 1 else "mixed"
+            _warn_if_mixed_bias(task.name, results)
         stage.quotas = self._quotas(rule, stage.available, stage.distances, index)
         scores: dict[str, float] = {}
+        log_arguments = None
         if self.strategy.selector == "insinfo":
-            scores = self._insinfo(previous + [task])
+            scores, canonical = self._insinfo(previous + [task])
+            stage.n_instructions, stage.tags = len(canonical), canonical
+            stage.tag_frequencies = dict(Counter(g for tags in canonical.values() for g in set(tags)))
             stage.insinfo = {p.name: {s: float(scores[s]) for s in self._instructions(p)} for p in previous}
+            log_arguments = InsInfoLogArguments(canonical, stage.tag_frequencies)  # exact flooring in Algorithm 1
             seen = {v for per_task in stage.insinfo.values() for v in per_task.values()}
             if len(seen) == 1 and sum(map(len, stage.insinfo.values())) > 1:
                 _degenerate(f"stage {index}: every instruction of the previous tasks has the same InsInfo "
@@ -317,7 +377,8 @@ class ReplayPlanner:
             current_embeddings = self._instruction_matrix(task)
         for p in previous:
             n = stage.quotas[p.name]
-            chosen = self._select(p, n, scores, current_embeddings, self._rng(index, p.name)) if n else []
+            chosen = (self._select(p, n, scores, current_embeddings, self._rng(index, p.name), log_arguments)
+                      if n else [])
             if len(chosen) != n or len({e.id for e in chosen}) != n:
                 raise RuntimeError(f"selector {self.strategy.selector!r} returned {len(chosen)} distinct-id "
                                    f"examples of task {p.name!r} for a quota of {n}")
@@ -334,12 +395,70 @@ class ReplayPlanner:
     def _instruction_matrix(self, task: Task) -> np.ndarray:
         return self._encoder.encode(self._instructions(task))
 
-    def _distribution(self, task: Task) -> tuple[np.ndarray, np.ndarray]:
-        """The task's instruction embeddings and their weights (config.distribution)."""
+    def _distribution(self, task: Task) -> Any:
+        """The task's instruction measure, prepared for its solver (cached per task).
+
+        Dense solvers get ``(unit rows float64, weights)``; the sparse solver a
+        :class:`~inscl.replay.sparse_ot.PointIndex` (float32, k-means cells). Instructions
+        are encoded in chunks and not memoised, so only this one copy is kept.
+        """
         if task.name not in self._task_distributions:
             texts, weights = instruction_distribution(task, self.config.distribution)
-            self._task_distributions[task.name] = (self._encoder.encode(texts), weights)
+            x = self._encode_chunked(texts)
+            if self._solver(len(texts)) == "sparse":
+                from inscl.replay.sparse_ot import PointIndex
+
+                keep = weights > 0
+                self._task_distributions[task.name] = PointIndex.build(x[keep], weights[keep], seed=self.config.seed)
+            else:
+                self._task_distributions[task.name] = (x, weights)
         return self._task_distributions[task.name]
+
+    def _encode_chunked(self, texts: list[str], chunk: int = 8192) -> np.ndarray:
+        out: np.ndarray | None = None
+        for start in range(0, len(texts), chunk):
+            part = np.asarray(self.encoder.encode(texts[start:start + chunk]), dtype=np.float32)
+            if part.ndim != 2 or part.shape[0] != len(texts[start:start + chunk]):
+                raise ValueError(f"encoder {self.encoder.id!r} returned shape {part.shape} for "
+                                 f"{len(texts[start:start + chunk])} texts")
+            if out is None:
+                out = np.empty((len(texts), part.shape[1]), dtype=np.float32)
+            out[start:start + len(part)] = part
+        assert out is not None
+        _warn_zero_rows(texts, out, self.encoder.id)
+        return out
+
+    def _solver(self, n: int) -> str:
+        """The solver a task of ``n`` distinct instructions gets (the same for all its pairs)."""
+        c = self.config
+        if c.wasserstein == "auto":
+            return "exact" if n <= c.max_exact else "sparse"
+        return c.wasserstein
+
+    def _check_distance_memory(self, previous: list[Task], task: Task) -> None:
+        """A dense solver that would not fit is an :class:`InputError` before anything is computed."""
+        from inscl.replay.distance import MemoryLimitError, available_memory, memory_needed
+
+        n = len(task.instruction_counts())
+        gb = self.config.max_memory_gb
+        limit = int(gb * 2**30) if gb is not None else None
+        for p in previous:
+            if (p.name, task.name) in self._distances:
+                continue
+            m = len(p.instruction_counts())
+            method = self._pair_solver(m, n)
+            if method == "sparse":
+                continue
+            needed = memory_needed(method, m, n)
+            cap = limit if limit is not None else (available_memory() if needed >= (64 << 20) else needed)
+            if needed > cap:
+                err = MemoryLimitError(method, m, n, needed, cap)
+                raise InputError(f"tasks {p.name!r} and {task.name!r}: {err}; use --distance sparse "
+                                 f"(or auto)", field="--distance")
+
+    def _pair_solver(self, n: int, m: int) -> str:
+        a, b = self._solver(n), self._solver(m)
+        return "sparse" if "sparse" in (a, b) else a
 
     def _quotas(self, rule: str, available: dict[str, int], distances: dict[str, float],
                 index: int) -> dict[str, int]:
@@ -371,17 +490,42 @@ class ReplayPlanner:
         key = (a.name, b.name)
         if key not in self._distances:
             c = self.config
-            (xa, wa), (xb, wb) = self._distribution(a), self._distribution(b)
-            self._distances[key] = wasserstein(xa, wa, xb, wb, method=c.wasserstein, max_exact=c.max_exact,
-                                               reg=c.sinkhorn_reg)
+            da, db = self._distribution(a), self._distribution(b)
+            if self._pair_solver(len(a.instruction_counts()), len(b.instruction_counts())) == "sparse":
+                from inscl.replay.sparse_ot import PointIndex, sparse_wasserstein
+
+                ia = da if isinstance(da, PointIndex) else PointIndex.build(da[0], da[1][da[1] > 0])
+                ib = db if isinstance(db, PointIndex) else PointIndex.build(db[0], db[1][db[1] > 0])
+                self._distances[key] = sparse_wasserstein(ia, ib, n_neighbors=c.n_neighbors)
+            else:
+                (xa, wa), (xb, wb) = da, db
+                self._distances[key] = wasserstein(xa, wa, xb, wb, method=c.wasserstein, max_exact=c.max_exact,
+                                                   reg=c.sinkhorn_reg)
         return self._distances[key]
 
-    def _insinfo(self, tasks: Sequence[Task]) -> dict[str, float]:
+    def _insinfo(self, tasks: Sequence[Task]) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """InsInfo of every instruction of ``tasks`` and the canonical tags it was computed from; tags are normalised once per instruction and
+        merged incrementally (:class:`~inscl.replay.tags.TagMerger`): a stage embeds and searches
+        only the tags it brings, with the clusters a full DBSCAN would give."""
         instructions = list(dict.fromkeys(s for t in tasks for s in self._instructions(t)))
         raw = self._tags_for(instructions)
-        canonical = canonicalize_instruction_tags(raw, self._tag_encoder, eps=self.config.dbscan_eps,
-                                                  min_samples=self.config.dbscan_min_samples)
-        return dict(insinfo_scores(canonical))
+        for s in instructions:
+            if s not in self._normalised:
+                tags = raw[s]
+                if isinstance(tags, str):
+                    raise TypeError(f"tags of instruction {s[:60]!r} must be a list of strings, got a string")
+                self._normalised[s] = list(dict.fromkeys(t for t in map(normalize_tag, tags) if t))
+        normalised = {s: self._normalised[s] for s in instructions}
+        merger = self._tag_merger
+        if merger is None:
+            encoder = getattr(self._tag_encoder, "inner", self._tag_encoder)  # no second copy of the vectors
+            merger = self._tag_merger = TagMerger(encoder, eps=self.merge_eps,
+                                                  min_samples=self.merge_min_samples)
+        merger.add([t for tags in normalised.values() for t in tags])
+        frequency = Counter(t for tags in normalised.values() for t in tags)
+        names = merger.names(frequency)
+        canonical = {s: list(dict.fromkeys(names[t] for t in tags)) for s, tags in normalised.items()}
+        return dict(insinfo_scores(canonical)), canonical
 
     def _tags_for(self, instructions: list[str]) -> dict[str, list[str]]:
         new = [s for s in instructions if s not in self._raw_tags]
@@ -408,14 +552,15 @@ class ReplayPlanner:
         return {s: self._raw_tags[s] for s in instructions}
 
     def _select(self, task: Task, n: int, scores: Mapping[str, float], current_embeddings: np.ndarray | None,
-                rng: np.random.Generator) -> list[Example]:
+                rng: np.random.Generator, log_arguments: Mapping[str, Any] | None = None) -> list[Example]:
         name = self.strategy.selector
         if name == "all":
             return list(task.examples)
         if name == "random":
             return selectors.select_random(task, n, rng)
         if name == "insinfo":
-            return selectors.select_insinfo(task, n, {s: scores[s] for s in self._instructions(task)}, rng)
+            return selectors.select_insinfo(task, n, {s: scores[s] for s in self._instructions(task)}, rng,
+                                            log_arguments)
         if name == "prototype-data":
             return selectors.select_prototype_data(
                 task, n, self._encoder.encode([example_text(e) for e in task.examples]), rng)
@@ -442,6 +587,24 @@ def plan_stream(tasks: Iterable[Task], config: PlannerConfig, encoder: Encoder,
     for task in tqdm(tasks, desc="planning", unit="stage", disable=not planner.progress):
         planner.add_task(task)
     return planner
+
+
+class DistanceWarning(UserWarning):
+    """A stage's distances come from estimators whose error could reorder them."""
+
+
+def _warn_if_mixed_bias(task: str, results: Mapping[str, Wasserstein]) -> None:
+    """Warns when pairs of one stage use different solvers and a bound exceeds the gap between two distances."""
+    if len({w.method for w in results.values()}) < 2:
+        return
+    values = sorted(w.value for w in results.values())
+    gaps = [b - a for a, b in itertools.pairwise(values) if b > a]
+    worst = max((w.error_bound or 0.0) for w in results.values())
+    if gaps and worst > min(gaps):
+        warnings.warn(f"stage of task {task}: distances mix solvers ({', '.join(sorted({w.method for w in results.values()}))}) "
+                      f"and an error bound ({worst:.3g}) exceeds the smallest gap between distances "
+                      f"({min(gaps):.3g}); pass --distance sparse to use one solver for every pair",
+                      DistanceWarning, stacklevel=4)
 
 
 def _warn(message: str) -> None:

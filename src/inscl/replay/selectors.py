@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from inscl.data.task import Example, Task
 
 __all__ = [
+    "floor_shares",
     "select_diverse_instruction",
     "select_insinfo",
     "select_prototype_data",
@@ -36,17 +36,81 @@ __all__ = [
 # k-means restarts: fixed so results depend only on the rng.
 _N_INIT = 3
 
+#: Relative tolerance (of ``n``) within which a share is checked against the integer it is close to.
+#: InsInfo scores are sums of logs: ``math.log`` and ``math.fsum`` leave a relative error of a
+#: few units in 2**-53 (~1e-16) per score, so a share farther than this from every integer is
+#: floored correctly from the floats; a closer one is decided exactly (``log_arguments``) or,
+#: without them, taken to be the integer.
+SHARE_SNAP = 1e-12
 
-def select_insinfo(task: Task, n: int, scores: Mapping[str, float], rng: np.random.Generator) -> list[Example]:
+
+def floor_shares(scores: Sequence[float], n: int, snap: float = SHARE_SNAP,
+                 log_arguments: Sequence[Fraction] | Callable[[int], Fraction] | None = None) -> list[int]:
+    """``floor(n * score_k / sum(scores))`` per score, without rounding errors.
+
+    A share farther than ``snap * n`` from every integer is floored from the floats (their
+    error is ~1e-16 relative, far below ``snap``). Closer to an integer ``m``, the share is
+    computed again from :class:`fractions.Fraction` of the floats (exact, so the division
+    and floor add no rounding). InsInfo scores are themselves rounded values of sums of
+    logarithms, though: ``[ln 33, ln 33, 3 ln 33]`` with ``n = 15`` has shares exactly 3,
+    3, 9, yet the quotient of the floats is a hair below 3. So a share still within
+    ``snap * n`` of ``m`` is decided:
+
+    * with ``log_arguments`` (``r_k`` with ``score_k = ln r_k`` exactly, a sequence or a
+      function of ``k``, e.g. from :class:`inscl.replay.insinfo.InsInfoLogArguments`):
+      exactly, in integers -- ``n ln r_k >= m ln R`` (``R = prod r_j``) iff
+      ``r_k ** n >= R ** m``;
+    * without: the share is taken to be ``m``, which is right for any share of small
+      rationals (their distance to an integer is far above ``snap * n``).
+
+    All scores 0 means equal shares ``floor(n / K)``.
+    """
+    values = [float(v) for v in scores]
+    total_float = math.fsum(values)
+    if total_float == 0:
+        return [int(n) // len(values)] * len(values) if values else []
+    if log_arguments is not None and not callable(log_arguments) and len(log_arguments) != len(values):
+        raise ValueError(f"log_arguments must have one entry per score ({len(values)}), got {len(log_arguments)}")
+    arg = log_arguments if callable(log_arguments) or log_arguments is None else log_arguments.__getitem__
+    tol = snap * max(int(n), 1)
+    total: Fraction | None = None
+    product: Fraction | None = None
+    out = []
+    for k, v in enumerate(values):
+        q = n * v / total_float
+        if abs(q - round(q)) > 2 * tol:  # far from an integer: the float floor is the exact one
+            out.append(math.floor(q))
+            continue
+        if total is None:
+            total = sum((Fraction(x) for x in values), Fraction(0))
+        exact = n * Fraction(v) / total
+        m = round(exact)
+        if abs(exact - m) > tol:
+            out.append(math.floor(exact))
+        elif arg is None:
+            out.append(int(m))
+        else:
+            if product is None:
+                product = math.prod((Fraction(arg(j)) for j in range(len(values))), start=Fraction(1))
+            # n ln r >= m ln R  <=>  r**n >= R**m (both sides positive rationals)
+            out.append(int(m) if Fraction(arg(k)) ** int(n) >= product ** int(m) else int(m) - 1)
+    return out
+
+
+def select_insinfo(task: Task, n: int, scores: Mapping[str, float], rng: np.random.Generator,
+                   log_arguments: Mapping[str, Fraction] | None = None) -> list[Example]:
     """InsInfo-guided sampling (Algorithm 1) of ``n`` examples of ``task``.
 
     With ``K`` distinct instructions: if ``n < K``, one random example of each of the
     ``n`` instructions with the highest score (ties: first seen). Otherwise each
-    instruction gets ``max(1, floor(n * score / sum(scores)))`` examples, capped by what
+    instruction gets ``max(1, floor(n * score / sum(scores)))`` examples (floored exactly,
+    see :func:`floor_shares`), capped by what
     it has, and the total is fixed to exactly ``n``: a surplus is taken one at a time
     from the largest allocations (lowest score first among ties, never below 1); a
     deficit is handed out round robin by descending score to instructions with room.
-    All scores 0 means equal shares. ``scores`` needs an entry for every instruction.
+    All scores 0 means equal shares. ``scores`` needs an entry for every instruction;
+    ``log_arguments`` (optional, ``score = ln(r)`` exactly, as the planner passes) make the
+    flooring exact for log scores too.
     """
     n = _check_n(n, task)
     if n == 0:
@@ -67,8 +131,18 @@ def select_insinfo(task: Task, n: int, scores: Mapping[str, float], rng: np.rand
     if n < len(instructions):
         counts[by_score[:n]] = 1
     else:
-        share = score / score.sum() if score.sum() > 0 else np.full(len(score), 1.0 / len(score))
-        counts = np.minimum(np.maximum(1, np.floor(n * share).astype(np.int64)), sizes)
+        args = None
+        if log_arguments is not None:
+            def args(k: int) -> Fraction:  # looked up only for shares next to an integer
+                r, v = Fraction(log_arguments[instructions[k]]), float(score[k])
+                # log of numerator and denominator: r may be too large for a float
+                if r <= 0 or not math.isclose(math.log(r.numerator) - math.log(r.denominator), v, rel_tol=1e-9,
+                                              abs_tol=1e-12):
+                    raise ValueError(f"log_arguments of instruction {instructions[k][:60]!r} is not exp(score): "
+                                     f"{r} vs {v!r}")
+                return r
+        floors = np.asarray(floor_shares(score.tolist(), n, log_arguments=args), dtype=np.int64)
+        counts = np.minimum(np.maximum(1, floors), sizes)
         counts = _fix_total(counts, sizes, score, by_score, n)
     return _draw(task, instructions, counts, rng)
 
@@ -250,6 +324,10 @@ def _draw(task: Task, instructions: Sequence[str], counts: np.ndarray, rng: np.r
 
 def _prototypes(emb: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
     """Row indices nearest to the centres of a k-means with ``k`` clusters, all distinct."""
+    # Imported here: the default (InsInfo) path never loads scikit-learn's clustering.
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
     seed = int(rng.integers(0, 2**31 - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate points: fewer distinct clusters

@@ -103,9 +103,35 @@ def final_scores_table(summaries: Sequence[StrategySummary]) -> Table | None:
     return Table("ROUGE-L after the last stage", ["strategy"] + order, rows)
 
 
+def reference_table(summaries: Sequence[StrategySummary]) -> Table | None:
+    """Per run: the score metric, final RG under each reference, and weak-reference warnings."""
+    from inscl.runner.metrics import format_reference_warning
+
+    rows, metrics = [], set()
+    for s in summaries:
+        for r in s.runs:
+            # results.json written before evaluation.metric existed were scored with rougeL-first
+            metric = str((r.config.get("evaluation") or {}).get("metric") or "rougeL-first")
+            metrics.add(metric)
+            by_ref = r.metrics.get("final_rg_by_reference") or {}
+            warned = r.metrics.get("reference_warnings") or {}
+            lines = [format_reference_warning(w, kind) for kind, ws in warned.items() for w in ws or []]
+            rows.append([s.label, str(r.seed), metric, str((r.reference or {}).get("kind", "–")),
+                         fmt(by_ref.get("expert")), fmt(by_ref.get("diagonal")), "; ".join(lines) or "none"])
+    if not rows:
+        return None
+    note = ("Relative Gain: RG_t = 100/|D_t| Σ_{i∈D_t} R[t][i]/ref_i over the tasks with a positive reference; "
+            "a reference below evaluation.min_reference is flagged, its ratio is unstable.")
+    if len(metrics) > 1:
+        note += " The runs use different score metrics: their numbers are not comparable."
+    return Table("Score metric and Relative Gain references",
+                 ["strategy", "seed", "metric", "headline reference", "final RG (expert)", "final RG (diagonal)",
+                  "reference warnings"], rows, note)
+
+
 def summary_tables(summaries: Sequence[StrategySummary]) -> list[Table]:
     tables = [overview_table(summaries), per_stage_table(summaries, "relative_gain"),
-              per_stage_table(summaries, "avg_score"), final_scores_table(summaries)]
+              per_stage_table(summaries, "avg_score"), final_scores_table(summaries), reference_table(summaries)]
     return [t for t in tables if t is not None]
 
 

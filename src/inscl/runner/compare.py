@@ -20,7 +20,7 @@ from inscl.report.paired import (
     notes_text,
     task_rows,
 )
-from inscl.runner.metrics import mean_std
+from inscl.runner.metrics import format_reference_warning, mean_std
 
 
 def load_results(run_dirs: Sequence[str | Path]) -> list[tuple[str, dict[str, Any]]]:
@@ -66,8 +66,30 @@ def comparison_rows(results: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[
             "final_rg": mean_std([d["metrics"]["final_rg"] for d in docs]),
             "final_avg_score": mean_std([d["metrics"]["avg_score"][-1] for d in docs]),
             "bwt": mean_std([d["metrics"]["bwt"] for d in docs]),
+            # Older results.json files have no "metric": they were scored with rougeL-first.
+            "metric": sorted({(d.get("metric") or {}).get("name", "rougeL-first") for d in docs}),
+            "reference_warnings": _warnings(docs),
         })
     return rows
+
+
+def _warnings(docs: Sequence[dict[str, Any]]) -> list[str]:
+    """Distinct one-line warnings about weak RG references (the headline kind) in ``docs``."""
+    lines: dict[str, None] = {}
+    for d in docs:
+        kind = d.get("reference", {}).get("kind", "")
+        for w in (d["metrics"].get("reference_warnings") or {}).get(kind, []):
+            lines[f"seed {d['seed']}: " + format_reference_warning(w, kind)] = None
+    return list(lines)
+
+
+def _notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    metrics = sorted({m for r in rows for m in r.get("metric", [])})
+    notes = [f"score metric: {', '.join(metrics)}" + (" (runs differ: not comparable)" if len(metrics) > 1 else "")]
+    for r in rows:
+        name = r["strategy"] if r["run"] is None else f"{r['run']}:{r['strategy']}"
+        notes += [f"warning: {name} {w}" for w in r.get("reference_warnings", [])]
+    return notes
 
 
 def _fmt(ms: tuple[float | None, float | None], digits: int = 1) -> str:
@@ -94,14 +116,15 @@ def format_markdown(rows: Sequence[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(b) + " |" for b in body]
     refs = sorted({k for r in rows for k in r["reference"]})
-    return "\n".join(lines) + f"\n\nRG: Relative Gain (%), reference: {', '.join(refs)}; mean ± std over seeds.\n"
+    notes = "".join(f"\n{n}  " for n in _notes(rows))
+    return "\n".join(lines) + f"\n\nRG: Relative Gain (%), reference: {', '.join(refs)}; mean ± std over seeds.{notes}\n"
 
 
 def format_text(rows: Sequence[dict[str, Any]]) -> str:
     header, body = _table(rows)
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(b) for b in body]) + "\n"
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(b) for b in body] + _notes(rows)) + "\n"
 
 
 JSON_FORMAT_VERSION = 2  # 1: a bare list of rows; 2: {"format_version", "rows", "paired"}

@@ -198,14 +198,16 @@ class ReplayConfig:
     strategies: list[str] = field(default_factory=lambda: ["none", "random", "inscl"])
     budget: int = 200  # per previous task
     encoder: str = "hashing"  # make_encoder spec: hashing | minilm | ...
-    tagger: str = "offline"  # make_tagger spec, used when tags_file is not given
-    tags_file: str | None = None  # JSON {instruction: [tags]}
+    tagger: str = "offline"  # make_tagger spec; with tags_file, only for instructions the file lacks (warned)
+    tags_file: str | None = None  # JSON {instruction: [tags]} or JSONL {"instruction", "tags"}: any tagger shape
     tag_encoder: str | None = None  # encoder for DBSCAN tag merging (default: the instruction encoder)
     cache_dir: str | None = None  # encoder/tagger caches; default OUTPUT/cache
     distribution: str = "real"
-    wasserstein: str = "auto"
-    dbscan_eps: float = 0.1
-    dbscan_min_samples: int = 5
+    wasserstein: str = "auto"  # auto | exact | sparse | sinkhorn (PlannerConfig.wasserstein)
+    max_exact: int = 2000
+    n_neighbors: int = 16
+    dbscan_eps: float | None = None  # null: calibrated for the tag encoder (inscl.replay.tag_calibration)
+    dbscan_min_samples: int | None = None
 
     def validate(self, p: str) -> None:
         _check(len(self.strategies) > 0, f"{p}.strategies", "must name at least one strategy")
@@ -227,9 +229,13 @@ class ReplayConfig:
                                             and len(self.tagger.split(":", 1)) == 2 and self.tagger.split(":", 1)[1]),
                f"{p}.tagger", f"must be offline | offline:ENCODER | openai:MODEL | local:PATH, got {self.tagger!r}")
         _check(self.distribution in ("real", "uniform"), f"{p}.distribution", "must be real|uniform")
-        _check(self.wasserstein in ("auto", "exact", "sinkhorn"), f"{p}.wasserstein", "must be auto|exact|sinkhorn")
-        _check(self.dbscan_eps > 0, f"{p}.dbscan_eps", "must be > 0")
-        _check(self.dbscan_min_samples >= 1, f"{p}.dbscan_min_samples", "must be >= 1")
+        _check(self.wasserstein in ("auto", "exact", "sparse", "sinkhorn"), f"{p}.wasserstein",
+               "must be auto|exact|sparse|sinkhorn")
+        _check(self.max_exact >= 1, f"{p}.max_exact", "must be >= 1")
+        _check(self.n_neighbors >= 1, f"{p}.n_neighbors", "must be >= 1")
+        _check(self.dbscan_eps is None or 0 < self.dbscan_eps <= 2, f"{p}.dbscan_eps", "must be in (0, 2] or null")
+        _check(self.dbscan_min_samples is None or self.dbscan_min_samples >= 1, f"{p}.dbscan_min_samples",
+               "must be >= 1 or null")
 
 
 @dataclass
@@ -241,8 +247,14 @@ class EvalConfig:
     tokens_margin: float = 0.25  # per-task budget = ceil(longest reference * (1 + margin)) + 1
     batch_size: int = 8
     forgetting_threshold: float = 0.5  # ROUGE-L threshold of the forgetting analysis
+    metric: str = "superni-rougeL"  # superni-rougeL (official: stemmed, best reference) | rougeL-first
+    min_reference: float = 0.05  # Relative Gain: warn when a reference score is below this (or 0)
 
     def validate(self, p: str) -> None:
+        from inscl.runner.scoring import METRICS
+
+        _check(self.metric in METRICS, f"{p}.metric", f"must be {' | '.join(METRICS)}, got {self.metric!r}")
+        _check(0.0 <= self.min_reference < 1.0, f"{p}.min_reference", "must be in [0, 1)")
         _check(self.max_new_tokens >= 1, f"{p}.max_new_tokens", "must be >= 1")
         _check(self.tokens_margin >= 0, f"{p}.tokens_margin", "must be >= 0")
         _check(self.batch_size >= 1, f"{p}.batch_size", "must be >= 1")
@@ -346,6 +358,7 @@ class ExperimentConfig:
         d["data"].pop("orders")  # each order has its own sub-directory: more orders extend a run
         d["replay"].pop("strategies")
         d["replay"].pop("cache_dir")
+        d["evaluation"].pop("min_reference")  # only flags weak references in results.json
         d["model"].pop("cache_dir")
         d["model"].pop("device")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()

@@ -4,9 +4,10 @@ Prompts are sorted by length and batched with LEFT padding (so every prompt ends
 generation starts); generation is greedy with the KV cache, a row stops at EOS and a
 batch stops when every row has, and only the new tokens are decoded. The new-token
 budget of a task comes from its references (:func:`new_token_budget`): a classification
-task answered by one label generates a few tokens, not ``max_new_tokens``. The score of an example is the ROUGE-L F-measure of
-``rouge_score.rouge_scorer.RougeScorer(["rougeL"])`` against the reference; a task's
-score is the mean over its test examples.
+task answered by one label generates a few tokens, not ``max_new_tokens``. The score of
+an example is the configured metric (:mod:`inscl.runner.scoring`; default SuperNI's
+official stemmed ROUGE-L, best over all references); a task's score is the mean over its
+test examples.
 """
 
 from __future__ import annotations
@@ -18,27 +19,13 @@ from typing import Any
 from inscl.data.task import Example
 from inscl.runner.config import PromptConfig
 from inscl.runner.prompts import prompt_ids
-
-
-def _scorer() -> Any:
-    import logging
-
-    from rouge_score import rouge_scorer
-
-    logging.getLogger("absl").setLevel(logging.WARNING)  # "Using default tokenizer" on every scorer
-
-    return rouge_scorer.RougeScorer(["rougeL"])
-
-
-def rouge_l(prediction: str, reference: str, scorer: Any | None = None) -> float:
-    """ROUGE-L F-measure of one prediction."""
-    return float((scorer or _scorer()).score(reference, prediction)["rougeL"].fmeasure)
+from inscl.runner.scoring import DEFAULT_METRIC, make_scorer
 
 
 def new_token_budget(examples: Sequence[Example], tokenizer: Any, cap: int, margin: float = 0.25) -> int:
     """Tokens to generate for a task: its longest reference (every reference of every example,
     tokenised) times ``1 + margin``, rounded up, plus one for EOS; at most ``cap``."""
-    refs = [r for e in examples for r in (getattr(e, "references", None) or (e.output,))]
+    refs = [r for e in examples for r in e.all_references()]
     if not refs:
         return cap
     longest = max(len(tokenizer(r.strip(), add_special_tokens=False)["input_ids"]) for r in refs)
@@ -100,14 +87,16 @@ def generate_counted(model: Any, tokenizer: Any, examples: Sequence[Example], *,
 
 
 def evaluate_task(model: Any, tokenizer: Any, task: str, examples: Sequence[Example], *, prompt: PromptConfig,
-                  max_new_tokens: int, batch_size: int, progress: bool = False) -> tuple[float, list[dict[str, Any]]]:
-    """``(mean ROUGE-L, generation records)`` for one task's test examples."""
+                  max_new_tokens: int, batch_size: int, progress: bool = False,
+                  metric: str = DEFAULT_METRIC) -> tuple[float, list[dict[str, Any]]]:
+    """``(mean score, generation records)`` for one task's test examples (``rougeL``: the ``metric``)."""
     predictions, counts = generate_counted(model, tokenizer, examples, prompt=prompt,
                                            max_new_tokens=max_new_tokens, batch_size=batch_size,
                                            progress=progress, desc=f"eval {task}")
-    scorer = _scorer()
+    scorer = make_scorer(metric)
     records = [{"task": task, "id": e.id, "prediction": p, "reference": e.output,
-                "rougeL": rouge_l(p, e.output, scorer)} for e, p in zip(examples, predictions)]
+                "references": list(e.all_references()),
+                "rougeL": scorer.score(p, e.all_references())} for e, p in zip(examples, predictions)]
     for r, n in zip(records, counts):
         r["new_tokens"] = n
     score = sum(r["rougeL"] for r in records) / len(records) if records else 0.0

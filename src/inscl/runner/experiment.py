@@ -22,13 +22,17 @@ from typing import Any
 
 from inscl.data.jsonio import read_json, read_jsonl, write_json, write_jsonl
 from inscl.data.task import Example
-from inscl.errors import InputError
 from inscl.runner import metrics as M
 from inscl.runner.config import ExperimentConfig
 from inscl.runner.data import TaskSplit, load_streams, safe_name, stage_dir_name
 from inscl.runner.rundir import RUN_SCHEMA_VERSION, RunDir, link_or_copy_tree, write_dir_atomically
+from inscl.runner.scoring import METRICS
 
 log = logging.getLogger("inscl.runner")
+
+#: results.json format. 2: ``metric``, ``metrics.relative_gain_by_reference``,
+#: ``final_rg_by_reference``, ``reference_warnings``, ``min_reference`` (1: files without the field).
+RESULTS_FORMAT_VERSION = 2
 
 
 def auto_progress(progress: bool | None) -> bool:
@@ -108,7 +112,8 @@ class _Session:
                 with acc.autocast():
                     score, recs = evaluate_task(unwrapped, self.tokenizer, split.name, split.test.examples,
                                                 prompt=cfg.prompt, max_new_tokens=budgets[split.name],
-                                                batch_size=ev.batch_size, progress=self.progress)
+                                                batch_size=ev.batch_size, progress=self.progress,
+                                                metric=ev.metric)
                 scores[split.name] = score
                 records.extend(recs)
         eval_s = time.perf_counter() - t0
@@ -138,28 +143,30 @@ def _planner_for(config: ExperimentConfig, strategy: str, seed: int, cache: Path
 
     r = config.replay
     pc = PlannerConfig(strategy=strategy, budget=r.budget, seed=seed, distribution=r.distribution,
-                       wasserstein=r.wasserstein, dbscan_eps=r.dbscan_eps, dbscan_min_samples=r.dbscan_min_samples)
+                       wasserstein=r.wasserstein, max_exact=r.max_exact, n_neighbors=r.n_neighbors,
+                       dbscan_eps=r.dbscan_eps, dbscan_min_samples=r.dbscan_min_samples)
     encoder = make_encoder(r.encoder, cache_dir=cache / "embeddings", progress=progress)
     tag_encoder = make_encoder(r.tag_encoder, cache_dir=cache / "embeddings", progress=progress) \
         if r.tag_encoder else None
     tags: Any = None
     if STRATEGIES[strategy].needs_tags:
-        if r.tags_file:
-            tags = read_tags_file(r.tags_file)
-        else:
-            from inscl.taggers import make_tagger
+        from inscl.taggers import make_tagger
 
-            tags = make_tagger(r.tagger, cache_dir=cache / "tags", progress=progress)
+        tags = make_tagger(r.tagger, cache_dir=cache / "tags", progress=progress)
+        if r.tags_file:  # the file's tags; the tagger only for instructions it does not cover (warned)
+            from inscl.taggers.fallback import TableTagger
+
+            tags = TableTagger(read_tags_file(r.tags_file), tags, source=Path(r.tags_file).name)
     return ReplayPlanner(pc, encoder, tags=tags, tag_encoder=tag_encoder, progress=progress)
 
 
 def read_tags_file(path: str | Path) -> dict[str, list[str]]:
-    """A JSON object ``{instruction: [tags]}``."""
-    doc = read_json(path)
-    if not isinstance(doc, dict) or not all(isinstance(v, list) and all(isinstance(t, str) for t in v)
-                                            for v in doc.values()):
-        raise InputError("expected a JSON object {instruction: [tag, ...]}", path=path, field="replay.tags_file")
-    return {str(k): list(v) for k, v in doc.items()}
+    """A JSON object ``{instruction: [tags]}`` or a JSONL tag file (tags as strings, InsTag
+    ``{"tag", "explanation"}`` objects or a raw model reply), see
+    :func:`inscl.taggers.fallback.read_tag_table`."""
+    from inscl.taggers.fallback import read_tag_table
+
+    return read_tag_table(path)
 
 
 def _stage_scores(stage_dir: Path) -> dict[str, float]:
@@ -222,8 +229,8 @@ def _run(config: ExperimentConfig, streams: dict[str, list[TaskSplit]], progress
     if run.active:
         run.claim(config.to_yaml(), config.identity_hash(), config.overwrite, config.replay.strategies, inputs)
         for split in next(iter(streams.values())):  # every order holds the same splits
-            write_jsonl(run.data / f"{safe_name(split.name)}.train.jsonl", [e.to_alpaca() for e in split.train])
-            write_jsonl(run.data / f"{safe_name(split.name)}.test.jsonl", [e.to_alpaca() for e in split.test])
+            write_jsonl(run.data / f"{safe_name(split.name)}.train.jsonl", [_record(e) for e in split.train])
+            write_jsonl(run.data / f"{safe_name(split.name)}.test.jsonl", [_record(e) for e in split.test])
     accelerator.wait_for_everyone()
     cache = Path(config.replay.cache_dir) if config.replay.cache_dir else run.root / "cache"
     session = _Session(config, run, progress)
@@ -275,6 +282,11 @@ def _run_pair(config: ExperimentConfig, session: _Session, stream: Sequence[Task
     return results
 
 
+def _record(example: Example) -> dict[str, Any]:
+    """A ``data/*.jsonl`` record: the alpaca fields plus every reference output (``output`` first)."""
+    return {**example.to_alpaca(), "references": list(example.all_references())}
+
+
 def _ensure_stage(session: _Session, stream: Sequence[TaskSplit], target: Path, previous: Path | None, index: int,
                   train: list[Example], label: str, order: str, seed: int, extra: Mapping[str, Any]) -> None:
     run, T = session.run, len(stream)
@@ -321,11 +333,17 @@ def _results(config: ExperimentConfig, session: _Session, stream: Sequence[TaskS
     for t, d in enumerate(dirs):
         s = _stage_scores(d)
         R.append([s[names[i]] if i <= t else None for i in range(T)])
-    if config.reference == "expert":
-        ref_scores = _expert_scores(session, stream, order, seed)
-    else:
-        ref_scores = dict(zip(names, M.diagonal_reference(R)))
-    metrics = M.summarize(R, names, [ref_scores[n] for n in names])
+    diagonal = dict(zip(names, M.diagonal_reference(R)))
+    # Experts cost a training run per task: computed only when they are the configured reference.
+    expert = _expert_scores(session, stream, order, seed) if config.reference == "expert" else None
+    ref_scores = expert if expert is not None else diagonal
+    by_kind = {"expert": [expert[n] for n in names] if expert is not None else None,
+               "diagonal": [diagonal[n] for n in names]}
+    metrics = M.summarize(R, names, [ref_scores[n] for n in names], references=by_kind,
+                          min_reference=config.evaluation.min_reference)
+    for kind, entries in metrics["reference_warnings"].items():
+        for w in entries:
+            log.warning("[%s %s seed %d] %s", strategy, order, seed, M.format_reference_warning(w, kind))
     final = _by_task(read_jsonl(dirs[-1] / "generations.jsonl"))
     learned = {names[i]: _by_task(read_jsonl(dirs[i] / "generations.jsonl")).get(names[i], [])
                for i in range(T - 1)}
@@ -337,9 +355,11 @@ def _results(config: ExperimentConfig, session: _Session, stream: Sequence[TaskS
     timing = {"stages": stages, "plan_s": round(plan_s, 3),
               "train_s": round(sum(s.get("train_s", 0.0) for s in stages), 3),
               "eval_s": round(sum(s.get("eval_s", 0.0) for s in stages), 3)}
-    return {"schema_version": RUN_SCHEMA_VERSION, "strategy": strategy, "order_name": order, "seed": seed,
-            "pair": f"{order}/seed{seed}", "budget": config.replay.budget, "order": list(names), "R": R,
+    return {"format_version": RESULTS_FORMAT_VERSION, "schema_version": RUN_SCHEMA_VERSION, "strategy": strategy,
+            "order_name": order, "seed": seed, "pair": f"{order}/seed{seed}", "budget": config.replay.budget,
+            "order": list(names), "R": R,
             "reference": {"kind": config.reference, "scores": ref_scores}, "metrics": metrics, "plan": plan,
+            "metric": {"name": config.evaluation.metric, "description": METRICS[config.evaluation.metric]},
             "config": config.to_dict(), "timing": timing,
             "model": config.model.name, "finetune": config.finetune.mode,
             "stage_dirs": [str(d.relative_to(session.run.root)) for d in dirs]}

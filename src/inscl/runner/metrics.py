@@ -1,12 +1,19 @@
 """Continual-learning metrics on the score matrix R (pure functions, numpy).
 
-``R[t][i]`` is the ROUGE-L (0..1) on task i's test set after stage t (0-based here);
-entries above the diagonal are unknown (``None``/NaN).
+``R[t][i]`` is the score (0..1, the configured metric) on task i's test set after stage t
+(0-based here); entries above the diagonal are unknown (``None``/NaN).
 
 * average score per stage: mean of R[t][0..t];
-* Relative Gain (InsCL): RG_t = 100/t * sum_{i<=t} R[t][i] / ref_i with ref the *expert*
-  scores (task i trained alone from the base model) or the *diagonal* R[i][i]
-  (Continual-T0). Terms whose reference is 0 are undefined and left out of the mean;
+* Relative Gain (InsCL), the one definition used everywhere (docs/runner.md quotes it)::
+
+      RG_t = 100 / |D_t| * sum_{i in D_t} R[t][i] / ref_i,   D_t = {i <= t : ref_i > 0}
+
+  with ref the *expert* scores (task i trained alone from the base model) or the
+  *diagonal* R[i][i] (Continual-T0). With every reference positive this is the paper's
+  ``100/t * sum_{i<=t}`` (t counted from 1); a zero reference makes its term undefined,
+  so it is left out of the mean (and ``RG_t`` is ``None`` when no term is left).
+  :func:`reference_warnings` flags references that are 0 or below a threshold: a tiny
+  reference turns noise into a huge ratio;
 * forgetting of task i < T: max_{i<=t<T} R[t][i] - R[T][i];
 * backward transfer: BWT = mean_{i<T} (R[T][i] - R[i][i]) (0.0 with a single task).
 
@@ -69,6 +76,40 @@ def relative_gain(R: Sequence[Sequence[float | None]], reference: Sequence[float
             continue
         out.append(float(100.0 * np.mean(M[t, : t + 1][ok] / ref[: t + 1][ok])))
     return out
+
+
+def reference_warnings(reference: Sequence[float | None], tasks: Sequence[str],
+                       threshold: float) -> list[dict[str, object]]:
+    """One entry per task whose Relative Gain reference is missing, 0, or below ``threshold``.
+
+    Each entry: ``task``, ``reference`` (the score or ``None``), ``problem`` (``"missing"``,
+    ``"zero"`` (left out of RG) or ``"below threshold"`` (kept, but the ratio is unstable))
+    and ``threshold``.
+    """
+    out: list[dict[str, object]] = []
+    for name, ref in zip(tasks, reference):
+        value = None if ref is None or math.isnan(float(ref)) else float(ref)
+        if value is None:
+            problem = "missing"
+        elif value <= 0:
+            problem = "zero"
+        elif value < threshold:
+            problem = "below threshold"
+        else:
+            continue
+        out.append({"task": name, "reference": value, "problem": problem, "threshold": threshold})
+    return out
+
+
+def format_reference_warning(w: Mapping[str, object], kind: str = "") -> str:
+    """A one-line message for an entry of :func:`reference_warnings`."""
+    which = f"{kind} " if kind else ""
+    ref = w.get("reference")
+    shown = "none" if ref is None else f"{float(ref):.4g}"  # type: ignore[arg-type]
+    if w.get("problem") == "zero" or w.get("problem") == "missing":
+        return f"{which}reference of task {w['task']} is {shown}: its RG term is undefined and left out"
+    return (f"{which}reference of task {w['task']} is {shown} < {float(w['threshold']):g}: "  # type: ignore[arg-type]
+            "its RG term is unstable")
 
 
 def diagonal_reference(R: Sequence[Sequence[float | None]]) -> list[float]:
@@ -159,10 +200,26 @@ def forgetting_analysis(learned: Mapping[str, Sequence[Mapping]], final: Mapping
             "threshold": threshold, "per_task": per_task, "rule": FORGETTING_RULE}
 
 
-def summarize(R: Sequence[Sequence[float | None]], tasks: Sequence[str], reference: Sequence[float]) -> dict:
-    """All matrix metrics for results.json (``final_rg`` is the last stage's RG)."""
+def summarize(R: Sequence[Sequence[float | None]], tasks: Sequence[str], reference: Sequence[float],
+              *, references: Mapping[str, Sequence[float] | None] | None = None,
+              min_reference: float = 0.0) -> dict:
+    """All matrix metrics for results.json (``final_rg`` is the last stage's RG).
+
+    ``reference`` is the headline RG reference. ``references`` maps a reference kind
+    (``expert``, ``diagonal``) to its scores (``None``: not computed); each gets its RG in
+    ``relative_gain_by_reference`` / ``final_rg_by_reference`` and its flagged tasks in
+    ``reference_warnings`` (threshold ``min_reference``).
+    """
     rg = relative_gain(R, reference)
+    by_ref: dict[str, list[float | None] | None] = {}
+    warned: dict[str, list[dict[str, object]]] = {}
+    for kind, scores in (references or {}).items():
+        by_ref[kind] = None if scores is None else relative_gain(R, scores)
+        warned[kind] = [] if scores is None else reference_warnings(scores, tasks, min_reference)
     return {"avg_score": average_score(R), "relative_gain": rg, "final_rg": rg[-1],
+            "relative_gain_by_reference": by_ref,
+            "final_rg_by_reference": {k: (v[-1] if v is not None else None) for k, v in by_ref.items()},
+            "reference_warnings": warned, "min_reference": min_reference,
             "forgetting": forgetting(R, tasks), "bwt": backward_transfer(R)}
 
 

@@ -64,7 +64,8 @@ def read_superni_task_file(path: str | Path, max_instances: int | None = None) -
     """Reads and validates an upstream task file (``Definition``, ``Instances``, languages).
 
     The instruction is the ``Definition`` (its strings joined by a blank line; upstream
-    files hold exactly one); each instance gives ``input`` and its first ``output``.
+    files hold exactly one); each instance gives ``input``, its first ``output`` as the
+    training target and, when it has several, all of them as ``references``.
     ``max_instances`` keeps the first N instances (upstream order).
     """
     path = Path(path)
@@ -96,7 +97,7 @@ def read_superni_task_file(path: str | Path, max_instances: int | None = None) -
         out = inst.get("output")
         if isinstance(out, str):
             out = [out]
-        if not isinstance(out, list) or not out or not isinstance(out[0], str):
+        if not isinstance(out, list) or not out or not all(isinstance(o, str) for o in out):
             raise InputError("expected a non-empty list of strings", path=path, field=f"{where}.output")
         ex_id = inst.get("id")
         if ex_id is None:
@@ -107,7 +108,9 @@ def read_superni_task_file(path: str | Path, max_instances: int | None = None) -
         if ex_id in seen:
             raise InputError(f"duplicate id {ex_id!r}", path=path, field=f"{where}.id")
         seen.add(ex_id)
-        examples.append(Example(instruction=instruction, input=inp, output=out[0], id=ex_id, task=name))
+        # The first output is the training target; all of them are references (SuperNI scores the best).
+        examples.append(Example(instruction=instruction, input=inp, output=out[0], id=ex_id, task=name,
+                                references=tuple(out) if len(out) > 1 else ()))
     return SuperNITaskFile(
         path=path, name=name, instruction=instruction,
         categories=_str_list(data, "Categories", path, required=False),
@@ -117,7 +120,8 @@ def read_superni_task_file(path: str | Path, max_instances: int | None = None) -
 
 
 def load_superni_task_file(path: str | Path) -> list[Example]:
-    """The examples of one upstream task file (instruction = Definition, output = first output)."""
+    """The examples of one upstream task file (instruction = Definition, output = first output,
+    references = all outputs)."""
     return read_superni_task_file(path).examples
 
 
