@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from inscl.data.formats.base import id_field, string_field
 from inscl.data.formats.conversation import ASSISTANT, USER, Turn, example_turns, split_system
 from inscl.data.formats.records import iter_json_list_records, iter_jsonl_records, read_text
 from inscl.data.task import Example, Task
@@ -35,17 +36,6 @@ def _iter_alpaca_records(path: Path) -> Iterator[tuple[int, Any]]:
     yield from iter_jsonl_records(path, text)
 
 
-def _string_field(record: dict[str, Any], name: str, path: Path, line: int, *, required: bool) -> str | None:
-    value = record.get(name)
-    if value is None:
-        if required:
-            raise InputError("missing", path=path, line=line, field=name)
-        return None
-    if not isinstance(value, str):
-        raise InputError(f"expected a string, got {type(value).__name__}", path=path, line=line, field=name)
-    return value
-
-
 def _output_field(record: dict[str, Any], path: Path, line: int) -> tuple[str, ...]:
     """Every reference output of the record (a string is one reference)."""
     value = record.get("output")
@@ -62,18 +52,6 @@ def _output_field(record: dict[str, Any], path: Path, line: int) -> tuple[str, .
         return tuple(value)
     raise InputError(f"expected a string or a list of strings, got {type(value).__name__}", path=path,
                      line=line, field="output")
-
-
-def _id_field(record: dict[str, Any], path: Path, line: int) -> str | None:
-    value = record.get("id")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise InputError(f"expected a string or an integer, got {type(value).__name__}", path=path, line=line,
-                         field="id")
-    if isinstance(value, str) and not value.strip():
-        raise InputError("empty", path=path, line=line, field="id")
-    return str(value)
 
 
 def load_alpaca_file(path: str | Path, task_name: str | None = None, *,
@@ -102,15 +80,15 @@ def load_alpaca_file(path: str | Path, task_name: str | None = None, *,
     for line, record in (_iter_alpaca_records(path) if records is None else records):
         if not isinstance(record, dict):
             raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line)
-        instruction = _string_field(record, "instruction", path, line, required=True)
+        instruction = string_field(record, "instruction", path, line, required=True)
         assert instruction is not None
         if not instruction.strip():
             raise InputError("empty (every example needs an instruction)", path=path, line=line,
                              field="instruction")
-        inp = _string_field(record, "input", path, line, required=False) or ""
+        inp = string_field(record, "input", path, line, required=False) or ""
         outputs = _output_field(record, path, line)
-        ex_id = _id_field(record, path, line)
-        task_field = _string_field(record, "task", path, line, required=False)
+        ex_id = id_field(record, path, line)
+        task_field = string_field(record, "task", path, line, required=False)
         if task_field:
             task_fields.setdefault(task_field, line)
         rows.append((line, instruction, inp, outputs, ex_id))
