@@ -265,7 +265,10 @@ def _solve(a: PointIndex, b: PointIndex, i: np.ndarray, j: np.ndarray,
     num_iter = max(1_000_000, 50 * len(cost))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        value, log = pot().emd2(a.weights, b.weights, graph, numItermax=num_iter, log=True)
+        # ot.emd, not ot.emd2: for a sparse cost, emd2 builds a Python dict over every edge
+        # (for its gradient, hundreds of bytes per edge); emd returns the same cost and duals.
+        _plan, log = pot().emd(a.weights, b.weights, graph, numItermax=num_iter, log=True)
+    value = log["cost"]
     if log.get("result_code", 1) != 1:
         raise ConvergenceError(f"sparse Wasserstein solver stopped before optimality: {log.get('warning')} "
                                f"({len(a)} x {len(b)} points, {len(cost)} edges)")
