@@ -72,3 +72,75 @@ def test_exact_distance_that_cannot_fit_is_an_input_error(tmp_path, capsys):
     assert code == 0
     stage = json.loads((out / "plan.json").read_text())["stages"][1]
     assert stage["distance_methods"] == {"t0": "sparse"} and stage["distance_bounds"]["t0"] is not None
+
+
+def _generated_tasks(n_tasks: int, n: int) -> list:
+    import numpy as np
+
+    from inscl.data.task import Example, Task
+
+    rng = np.random.default_rng(0)
+    verbs = ("write", "explain", "list", "classify", "translate", "summarize", "rewrite", "compare")
+    topics = ("rivers", "tax law", "chess", "bread", "volcanoes", "jazz", "the moon", "bees", "poetry")
+    tasks = []
+    for t in range(n_tasks):
+        mix = rng.dirichlet(np.ones(len(verbs)) * 0.5)
+        examples = []
+        for k in range(n):
+            verb = verbs[rng.choice(len(verbs), p=mix)]
+            text = f"{verb} something about {topics[rng.integers(len(topics))]} number {t}-{k}"
+            for r in range(int(rng.integers(1, 3))):
+                examples.append(Example(id=f"t{t}-{k}-{r}", instruction=text, input="", output="o"))
+        tasks.append(Task(name=f"task{t}", examples=examples))
+    return tasks
+
+
+@pytest.mark.parametrize("method", ["sparse", "exact"])
+def test_parallel_pairs_give_the_plan_of_one_thread(method):
+    # plan_stream prefetches every pair on n_jobs threads; add_task alone computes each
+    # stage's pairs itself. All three must write the same plan, byte for byte.
+    tasks = _generated_tasks(5, 150)
+    encoder = HashingEncoder()
+    tags = OfflineTagger().tag([s for t in tasks for s in t.instructions()])
+    config = PlannerConfig(strategy="inscl", budget=20, wasserstein=method)
+    one = plan_stream(tasks, config, encoder, tags, progress=False, n_jobs=1).to_dict()
+    two = plan_stream(tasks, config, encoder, tags, progress=False, n_jobs=2).to_dict()
+    from inscl.replay.planner import ReplayPlanner
+
+    planner = ReplayPlanner(config, encoder, tags, progress=False, n_jobs=3)
+    for task in tasks:
+        planner.add_task(task)
+    assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
+    assert json.dumps(one, sort_keys=True) == json.dumps(planner.to_dict(), sort_keys=True)
+    assert {m for s in one["stages"] for m in s["distance_methods"].values()} == {method}
+
+
+def test_prefetch_skips_a_stream_that_fails_its_checks():
+    # A repeated task name: the stage that repeats it reports it, as without prefetching.
+    from inscl.errors import InputError
+
+    tasks = _generated_tasks(3, 30)
+    tasks[2] = type(tasks[2])(name="task0", examples=tasks[2].examples)
+    with pytest.raises(InputError, match="already in the stream"):
+        plan_stream(tasks, PlannerConfig(strategy="dynamic", budget=5), HashingEncoder(), progress=False, n_jobs=2)
+
+
+def test_n_jobs_is_validated():
+    from inscl.errors import ConfigError
+    from inscl.replay.planner import ReplayPlanner
+
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="n_jobs"):
+            ReplayPlanner(PlannerConfig(strategy="dynamic"), HashingEncoder(), n_jobs=bad)
+
+
+def test_violations_kept_per_query_are_its_most_violated():
+    import numpy as np
+
+    from inscl.replay.sparse_ot import _top_per_query
+
+    qi = np.array([2, 0, 2, 0, 2, 1, 0])
+    score = np.array([0.1, 0.5, 0.9, 0.2, 0.5, 0.3, 0.7])
+    col = np.arange(7) * 10
+    q, c = _top_per_query(qi, score, 2, col)
+    assert sorted(zip(q.tolist(), c.tolist())) == [(0, 10), (0, 60), (1, 50), (2, 20), (2, 40)]

@@ -53,6 +53,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="largest task (distinct instructions) solved exactly under --distance auto (default 2000)")
     p.add_argument("--neighbors", type=int, default=16, metavar="K",
                    help="candidate edges per instruction of the sparse solver (default 16)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="Wasserstein pairs solved side by side on threads (default: the CPUs available); "
+                        "the plan does not depend on it")
     p.add_argument("--max-memory", type=float, metavar="GB",
                    help="memory one exact/Sinkhorn distance may take; a larger one is refused up front "
                         "(default: the memory available)")
@@ -101,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"must be >= 1, got {args.max_exact}", field="--max-exact")
     if args.neighbors < 1:
         raise InputError(f"must be >= 1, got {args.neighbors}", field="--neighbors")
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError(f"must be >= 1, got {args.jobs}", field="--jobs")
     if args.max_memory is not None and not args.max_memory > 0:
         raise InputError(f"must be > 0, got {args.max_memory}", field="--max-memory")
     if not 0.0 <= args.test_fraction < 1.0:
@@ -134,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
     tag_source = _tags(args, cache_dir, progress) if strategy.needs_tags else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        planner = plan_stream(trains, config, encoder, tag_source, tag_encoder=tag_encoder, progress=progress)
+        planner = plan_stream(trains, config, encoder, tag_source, tag_encoder=tag_encoder, progress=progress,
+                              n_jobs=args.jobs)
     for message in dict.fromkeys(str(w.message) for w in caught):
         log.warning("%s", message)
     write_plan(planner, trains, args.out, test_tasks=tests, overwrite=args.force, inputs=inputs,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 import sys
 import warnings
 from collections import Counter
@@ -251,13 +252,21 @@ class ReplayPlanner:
         Encodes tags for merging near-synonyms; ``encoder`` when omitted.
     progress:
         Show progress bars; ``None`` shows them only on a terminal.
+    n_jobs:
+        Threads that compute the Wasserstein pairs of a stage (or of a whole stream, see
+        :meth:`prefetch_distances`) side by side; ``None``: the CPUs this process may use.
+        The results do not depend on it (each pair is solved on its own, deterministically).
     """
 
     def __init__(self, config: PlannerConfig, encoder: Encoder,
                  tags: Mapping[str, Sequence[str]] | Tagger | None = None,
-                 tag_encoder: Encoder | None = None, progress: bool | None = None) -> None:
+                 tag_encoder: Encoder | None = None, progress: bool | None = None,
+                 n_jobs: int | None = None) -> None:
         if not isinstance(config, PlannerConfig):
             raise TypeError(f"config must be a PlannerConfig, got {type(config).__name__}")
+        if n_jobs is not None:
+            _check_int(n_jobs, "n_jobs", 1)
+        self.n_jobs = int(n_jobs) if n_jobs is not None else available_cpus()
         self.config = config
         self.strategy: Strategy = config.strategy_spec
         if self.strategy.needs_tags and tags is None:
@@ -349,6 +358,7 @@ class ReplayPlanner:
         stage.available = {p.name: len(p) for p in previous}
         if rule == "dynamic":
             self._check_distance_memory(previous, task)
+            self._compute_distances([(p, task) for p in previous])
             results = {p.name: self._distance(p, task) for p in previous}
             stage.distances = {name: float(w.value) for name, w in results.items()}
             stage.distance_methods = {name: w.method for name, w in results.items()}
@@ -486,22 +496,73 @@ class ReplayPlanner:
                           f"of them and giving the rest to the other tasks")
         return {k: int(v) for k, v in dynamic_quotas(distances, available, total).items()}
 
+    def prefetch_distances(self, tasks: Sequence[Task]) -> None:
+        """Computes every Wasserstein pair a stream of ``tasks`` will need, ``n_jobs`` at a time.
+
+        :meth:`add_task` then finds them computed: a stage with a single pair no longer
+        leaves a CPU idle. ``tasks`` must be the tasks that will be added, in order and
+        unchanged (the pairs are keyed by task name). Does nothing for strategies without
+        Wasserstein quotas, or when the stream would fail :meth:`add_task`'s checks (the
+        stage that fails reports it).
+        """
+        tasks = list(tasks)
+        if self.strategy.quotas != "dynamic" or len(tasks) < 2:
+            return
+        names = [t.name for t in self.tasks] + [t.name for t in tasks]
+        if len(set(names)) != len(names) or not all(isinstance(t, Task) and t.name and t.examples for t in tasks):
+            return
+        stream = self.tasks + tasks
+        first = len(self.tasks)
+        for j in range(max(1, first), len(stream)):
+            self._check_distance_memory(stream[:j], stream[j])
+        self._compute_distances([(stream[i], stream[j]) for j in range(max(1, first), len(stream))
+                                 for i in range(j)])
+
+    def _compute_distances(self, pairs: Sequence[tuple[Task, Task]]) -> None:
+        """Fills the distance cache for ``pairs``: measures built one task at a time here,
+        then the sparse pairs solved on ``n_jobs`` threads (POT's network simplex and the
+        numpy products release the GIL) and the dense ones (small by default) one by one."""
+        todo = [(a, b) for a, b in pairs if (a.name, b.name) not in self._distances]
+        if not todo:
+            return
+        for task in {t.name: t for pair in todo for t in pair}.values():  # the encoder stays on this thread
+            self._distribution(task)
+        sparse = [(a, b) for a, b in todo
+                  if self._pair_solver(len(a.instruction_counts()), len(b.instruction_counts())) == "sparse"]
+        if sparse:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from threadpoolctl import threadpool_limits
+
+            # One BLAS thread per solve whatever n_jobs is: the workers fill the CPUs, and
+            # the products (hence the plan) do not depend on how many threads BLAS had.
+            jobs = min(self.n_jobs, len(sparse))
+            with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=jobs) as pool:
+                solved = list(pool.map(lambda pair: self._pair_distance(*pair), sparse))
+            for (a, b), w in zip(sparse, solved):
+                self._distances[(a.name, b.name)] = w
+        for a, b in todo:
+            self._distance(a, b)
+
     def _distance(self, a: Task, b: Task) -> Wasserstein:
         key = (a.name, b.name)
         if key not in self._distances:
-            c = self.config
-            da, db = self._distribution(a), self._distribution(b)
-            if self._pair_solver(len(a.instruction_counts()), len(b.instruction_counts())) == "sparse":
-                from inscl.replay.sparse_ot import PointIndex, sparse_wasserstein
-
-                ia = da if isinstance(da, PointIndex) else PointIndex.build(da[0], da[1][da[1] > 0])
-                ib = db if isinstance(db, PointIndex) else PointIndex.build(db[0], db[1][db[1] > 0])
-                self._distances[key] = sparse_wasserstein(ia, ib, n_neighbors=c.n_neighbors)
-            else:
-                (xa, wa), (xb, wb) = da, db
-                self._distances[key] = wasserstein(xa, wa, xb, wb, method=c.wasserstein, max_exact=c.max_exact,
-                                                   reg=c.sinkhorn_reg)
+            self._distances[key] = self._pair_distance(a, b)
         return self._distances[key]
+
+    def _pair_distance(self, a: Task, b: Task) -> Wasserstein:
+        """W1 between two registered measures; reads the planner's caches only (thread-safe
+        once both distributions exist)."""
+        c = self.config
+        da, db = self._distribution(a), self._distribution(b)
+        if self._pair_solver(len(a.instruction_counts()), len(b.instruction_counts())) == "sparse":
+            from inscl.replay.sparse_ot import PointIndex, sparse_wasserstein
+
+            ia = da if isinstance(da, PointIndex) else PointIndex.build(da[0], da[1][da[1] > 0])
+            ib = db if isinstance(db, PointIndex) else PointIndex.build(db[0], db[1][db[1] > 0])
+            return sparse_wasserstein(ia, ib, n_neighbors=c.n_neighbors)
+        (xa, wa), (xb, wb) = da, db
+        return wasserstein(xa, wa, xb, wb, method=c.wasserstein, max_exact=c.max_exact, reg=c.sinkhorn_reg)
 
     def _insinfo(self, tasks: Sequence[Task]) -> tuple[dict[str, float], dict[str, list[str]]]:
         """InsInfo of every instruction of ``tasks`` and the canonical tags it was computed from; tags are normalised once per instruction and
@@ -580,13 +641,24 @@ class ReplayPlanner:
 
 def plan_stream(tasks: Iterable[Task], config: PlannerConfig, encoder: Encoder,
                 tags: Mapping[str, Sequence[str]] | Tagger | None = None,
-                tag_encoder: Encoder | None = None, progress: bool | None = None) -> ReplayPlanner:
-    """Plans a whole stream: a :class:`ReplayPlanner` with every task of ``tasks`` added in order."""
-    planner = ReplayPlanner(config, encoder, tags, tag_encoder=tag_encoder, progress=progress)
+                tag_encoder: Encoder | None = None, progress: bool | None = None,
+                n_jobs: int | None = None) -> ReplayPlanner:
+    """Plans a whole stream: a :class:`ReplayPlanner` with every task of ``tasks`` added in order
+    (the Wasserstein pairs of all stages computed first, ``n_jobs`` at a time)."""
+    planner = ReplayPlanner(config, encoder, tags, tag_encoder=tag_encoder, progress=progress, n_jobs=n_jobs)
     tasks = list(tasks)
+    planner.prefetch_distances(tasks)
     for task in tqdm(tasks, desc="planning", unit="stage", disable=not planner.progress):
         planner.add_task(task)
     return planner
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 class DistanceWarning(UserWarning):

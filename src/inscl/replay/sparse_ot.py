@@ -29,7 +29,6 @@ measured error against the exact solver is in docs/benchmarks.md.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +44,11 @@ _BLOCK = 2048
 #: Largest share of non-zero entries for which the unit rows are kept as a CSR matrix.
 SPARSE_DENSITY = 0.25
 _LLOYD = 3
+# Queries per chunk of the probed-cell passes: bounds their index lists to a few tens of MB.
+_QUERY_CHUNK = 8192
+# Probing mode: violated pairs added back per query, in units of n_neighbors (all of them, up to
+# 16 per probed cell, made the re-solve 8x larger for +0.14% accuracy at 20,000; bench/scale.py).
+_VIOLATION_CAP = 4
 
 
 @dataclass(frozen=True)
@@ -197,25 +201,36 @@ def _cell_blocks(queries: np.ndarray, starts: np.ndarray, ix: PointIndex) -> Ite
 
 def _candidates(q: PointIndex, ix: PointIndex, probes: np.ndarray,
                 k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each query's ``k`` most similar points of ``ix`` among its probed cells: (query, point, similarity)."""
-    queries, starts = _by_cell(probes)
-    qs, ps, ss = [], [], []
-    for who, pts in _cell_blocks(queries, starts, ix):
-        sims = np.asarray(q.units[who] @ ix.rows(pts).T)
-        kk = min(k, len(pts))
-        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < len(pts) else np.tile(np.arange(len(pts)),
-                                                                                            (len(who), 1))
-        qs.append(np.repeat(who, kk))
-        ps.append(pts[top].ravel())
-        ss.append(np.take_along_axis(sims, top, axis=1).ravel())
-    qi, pj, sim = np.concatenate(qs), np.concatenate(ps), np.concatenate(ss)
-    # Keep each query's k best over all its probed cells.
-    order = np.lexsort((-sim, qi))
-    qi, pj, sim = qi[order], pj[order], sim[order]
-    first = np.concatenate([[0], np.flatnonzero(np.diff(qi)) + 1])
-    rank = np.arange(len(qi)) - np.repeat(first, np.diff(np.concatenate([first, [len(qi)]])))
-    keep = rank < k
-    return qi[keep], pj[keep], sim[keep]
+    """Each query's ``k`` most similar points of ``ix`` among its probed cells: (query, point, similarity).
+
+    Queries go in chunks of :data:`_QUERY_CHUNK`, each reduced to its ``k`` best before the
+    next: the per-cell top-k lists (``n_probe * k`` per query) never exist for all queries
+    at once (at 50,000 points they would take about a GB).
+    """
+    out_q, out_p, out_s = [], [], []
+    for lo in range(0, len(q), _QUERY_CHUNK):
+        queries, starts = _by_cell(probes[lo:lo + _QUERY_CHUNK])
+        queries += lo
+        qs, ps, ss = [], [], []
+        for who, pts in _cell_blocks(queries, starts, ix):
+            sims = np.asarray(q.units[who] @ ix.rows(pts).T)
+            kk = min(k, len(pts))
+            top = (np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < len(pts)
+                   else np.tile(np.arange(len(pts)), (len(who), 1)))
+            qs.append(np.repeat(who, kk))
+            ps.append(pts[top].ravel())
+            ss.append(np.take_along_axis(sims, top, axis=1).ravel())
+        if not qs:
+            continue
+        sim = np.concatenate(ss)
+        # Keep each query's k best over all its probed cells.
+        qi, pj, sim = _top_per_query(np.concatenate(qs), sim, k, np.concatenate(ps), sim)
+        out_q.append(qi)
+        out_p.append(pj)
+        out_s.append(sim)
+    if not out_q:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    return np.concatenate(out_q), np.concatenate(out_p), np.concatenate(out_s)
 
 
 def _staircase(a: PointIndex, b: PointIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -263,11 +278,11 @@ def _solve(a: PointIndex, b: PointIndex, i: np.ndarray, j: np.ndarray,
 
     graph = coo_matrix((cost, (i, j)), shape=(len(a), len(b)))
     num_iter = max(1_000_000, 50 * len(cost))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        # ot.emd, not ot.emd2: for a sparse cost, emd2 builds a Python dict over every edge
-        # (for its gradient, hundreds of bytes per edge); emd returns the same cost and duals.
-        _plan, log = pot().emd(a.weights, b.weights, graph, numItermax=num_iter, log=True)
+    # ot.emd, not ot.emd2: for a sparse cost, emd2 builds a Python dict over every edge
+    # (for its gradient, hundreds of bytes per edge); emd returns the same cost and duals.
+    # No warnings.catch_warnings() here: it is not thread-safe and the planner solves pairs
+    # on threads; POT warns only when it stops early, which raises ConvergenceError below.
+    _plan, log = pot().emd(a.weights, b.weights, graph, numItermax=num_iter, log=True)
     value = log["cost"]
     if log.get("result_code", 1) != 1:
         raise ConvergenceError(f"sparse Wasserstein solver stopped before optimality: {log.get('warning')} "
@@ -279,7 +294,6 @@ def _lower_bound(q: PointIndex, ix: PointIndex, probes: np.ndarray | None, f: np
                  tol: float, per_row: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``f'_i <= min(f_i, min_j c_ij - g_j)`` per query, and the violating edges of probed cells
     (query, point, similarity)."""
-    len(ix.means)
     gmax = _cell_max(g[ix.members], ix.starts)
     bound = f.copy()
     # Unprobed cells: c_ij >= 1 - <u_i, m_l> - R_l, so c_ij - g_j >= that - max_{j in l} g_j.
@@ -296,29 +310,50 @@ def _lower_bound(q: PointIndex, ix: PointIndex, probes: np.ndarray | None, f: np
         return bound, empty, empty, np.zeros(0, dtype=np.float32)
     # Probed cells: exact minimum (float32, within the caller's margin); edges below the duals
     # are returned for the next round. min_j (1 - s_ij - g_j) = 1 - max_j (s_ij + g_j).
-    queries, starts = _by_cell(probes)
     add_i, add_j, add_s = [], [], []
     g32 = g.astype(np.float32)
-    for who, pts in _cell_blocks(queries, starts, ix):
-        sims = np.asarray(q.units[who] @ ix.rows(pts).T)
-        sims += g32[pts][None, :]
-        # A query probes a cell once, so ``who`` has no repeats.
-        bound[who] = np.minimum(bound[who], 1.0 - sims.max(axis=1).astype(np.float64))
-        limit = (1.0 + tol - f[who]).astype(np.float32)[:, None]
-        if per_row is not None and per_row < len(pts):  # only each row's most violated pairs
-            top = np.argpartition(-sims, per_row - 1, axis=1)[:, :per_row]
-            r, k = np.nonzero(np.take_along_axis(sims, top, axis=1) > limit)
-            col = top[r, k]
-        else:
-            r, col = np.nonzero(sims > limit)
-        if len(r):
-            add_i.append(who[r])
-            add_j.append(pts[col])
-            add_s.append(sims[r, col] - g32[pts[col]])
+    for lo in range(0, len(q), _QUERY_CHUNK):
+        queries, starts = _by_cell(probes[lo:lo + _QUERY_CHUNK])
+        ci, cj, cs, cv = [], [], [], []
+        for who, pts in _cell_blocks(queries + lo, starts, ix):
+            sims = np.asarray(q.units[who] @ ix.rows(pts).T)
+            sims += g32[pts][None, :]
+            # A query probes a cell once, so ``who`` has no repeats.
+            bound[who] = np.minimum(bound[who], 1.0 - sims.max(axis=1).astype(np.float64))
+            limit = (1.0 + tol - f[who]).astype(np.float32)[:, None]
+            if per_row is not None and per_row < len(pts):  # only each row's most violated pairs
+                top = np.argpartition(-sims, per_row - 1, axis=1)[:, :per_row]
+                r, k = np.nonzero(np.take_along_axis(sims, top, axis=1) > limit)
+                col = top[r, k]
+            else:
+                r, col = np.nonzero(sims > limit)
+            if len(r):
+                ci.append(who[r])
+                cj.append(pts[col])
+                cs.append(sims[r, col] - g32[pts[col]])
+                cv.append(sims[r, col] - limit[r, 0])
+        if not ci:
+            continue
+        qi, pj, sim = np.concatenate(ci), np.concatenate(cj), np.concatenate(cs)
+        if per_row is not None:  # each query's per_row most violated pairs over all its probed cells
+            qi, pj, sim = _top_per_query(qi, np.concatenate(cv), _VIOLATION_CAP * per_row, pj, sim)
+        add_i.append(qi)
+        add_j.append(pj)
+        add_s.append(sim)
     if not add_i:
         empty = np.zeros(0, dtype=np.int64)
         return bound, empty, empty, np.zeros(0, dtype=np.float32)
     return bound, np.concatenate(add_i), np.concatenate(add_j), np.concatenate(add_s)
+
+
+def _top_per_query(qi: np.ndarray, score: np.ndarray, k: int, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The rows of each query (``qi``) with the ``k`` highest ``score``: (qi, *columns) filtered."""
+    order = np.lexsort((-score, qi))
+    qi = qi[order]
+    first = np.concatenate([[0], np.flatnonzero(np.diff(qi)) + 1])
+    rank = np.arange(len(qi)) - np.repeat(first, np.diff(np.concatenate([first, [len(qi)]])))
+    keep = order[rank < k]
+    return (qi[rank < k], *(c[keep] for c in columns))
 
 
 #: Pairs (n x m) searched exhaustively: below it every cell is probed, and the result is certified
