@@ -249,3 +249,18 @@ def test_single_object_json_is_refused_with_a_hint(tmp_path):
     f.rename(d / f.name)
     jsonl(d / "plain.jsonl", [{"instruction": "P", "output": "1"}])
     assert [(t.name, len(t)) for t in load_task_dir(d)] == [("plain", 1), ("task002_x", 1)]
+
+
+def test_cli_superni_out_that_holds_the_input_is_refused(tmp_path, capsys):
+    # A folder with an old build's manifest.json would be replaced as a whole: if it holds
+    # the SuperNI folder, the input would go with it.
+    root = tmp_path / "data" / "sn"
+    superni_file(root / "tasks" / "good.json", "Def.", [("a", "1"), ("b", "2"), ("c", "3")])
+    (root / "categories.json").write_text(json.dumps({"Misc": ["good.json"]}))
+    (tmp_path / "data" / "manifest.json").write_text("{}")
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    for out in (tmp_path / "data", root, root / "tasks" / "out"):
+        rc = main(["data", "superni", "--tasks-dir", str(root), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1 and "the input path" in err and "field '--out'" in err
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before

@@ -394,7 +394,13 @@ def collect_superni(path: str | Path, categories_file: str | Path | None = None,
 # --------------------------------------------------------------------------- the builder
 
 
-def _prepare_out_dir(out_dir: Path) -> None:
+def _prepare_out_dir(out_dir: Path, inputs: Sequence[str | Path] = ()) -> None:
+    from inscl.outdir import overlap
+
+    hit = overlap(out_dir, inputs)
+    if hit is not None:  # the build replaces out_dir as a whole: it must not hold or sit in an input
+        raise InputError(f"{hit[1]} the input path {hit[0]}; writing there could destroy your data "
+                         "(choose an output folder outside the inputs)", path=out_dir, field="--out")
     if out_dir.exists():
         if not out_dir.is_dir():
             raise InputError("exists and is not a directory", path=out_dir, field="--out")
@@ -451,7 +457,7 @@ def build_superni_stream(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError(f"must be an integer, got {seed!r}", field="--seed")
     out_dir = Path(out_dir)
-    _prepare_out_dir(out_dir)
+    _prepare_out_dir(out_dir, [p for p in (tasks_dir, categories_file) if p is not None])
     collection = collect_superni(tasks_dir, categories_file, max_per_task, progress)
     entries = []
     out_dir.parent.mkdir(parents=True, exist_ok=True)
