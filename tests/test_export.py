@@ -192,3 +192,17 @@ def test_plan_json_alone_recomputes_insinfo(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-I", "-c", _RECOMPUTE, str(path)], capture_output=True, text=True,
                          check=False)
     assert bad.returncode != 0
+
+
+@pytest.mark.parametrize("doc,items", [
+    ({"a": 1, "stages": None, "z": {"k": [1, 2]}}, [{"x": [1, {"y": "é\n\u2028"}]}, {"q": []}, 3, "s", []]),
+    ({"stages": None}, []),
+    ({"a": {"b": None}, "stages": 0, "c": "\x00inscl-streamed-list\x00"}, [{"m": {}}]),  # sentinel in the data
+])
+def test_streamed_json_is_byte_identical_to_write_json(tmp_path, doc, items):
+    from inscl.data.jsonio import write_json, write_json_streamed
+
+    write_json(tmp_path / "whole.json", {**doc, "stages": items})
+    write_json_streamed(tmp_path / "streamed.json", doc, "stages", iter(items))
+    assert (tmp_path / "streamed.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streamed.json", "whole.json"]  # no temp file left

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from inscl.data.jsonio import write_json
+from inscl.data.jsonio import write_json, write_json_streamed
 from inscl.data.task import Task
 from inscl.data.writers import DATASET_KINDS, RecordWriter, choose_format, write_dataset, write_records
 from inscl.errors import InputError
@@ -120,7 +120,7 @@ def _write_contents(planner: ReplayPlanner, tasks: list[Task], test_tasks: Seque
                     root: Path, writer: RecordWriter, datasets: str | None) -> None:
     n = len(tasks)
     info: dict[str, Any] = {}
-    plan = planner.to_dict()
+    plan = planner.to_dict(stages=False)  # stages are encoded one at a time at the end
     plan["record_format"] = writer.format
     if test_tasks is not None:
         (root / "data").mkdir()
@@ -132,7 +132,10 @@ def _write_contents(planner: ReplayPlanner, tasks: list[Task], test_tasks: Seque
             plan["data"][train.name] = {"train": f"data/{stem}.train.jsonl", "test": f"data/{stem}.test.jsonl",
                                         "n_train": len(train), "n_test": len(test)}
     used: set[str] = set()
-    for stage, task, entry in zip(planner.stages, tasks, plan["stages"]):
+    extras: list[dict[str, Any]] = []
+    for stage, task in zip(planner.stages, tasks):
+        entry: dict[str, Any] = {}
+        extras.append(entry)
         folder = stage_dir_name(stage.index, task.name, n)
         if folder in used:  # two names that differ only in unsafe characters
             folder = f"{folder}_{hashlib.sha256(task.name.encode()).hexdigest()[:6]}"
@@ -153,7 +156,8 @@ def _write_contents(planner: ReplayPlanner, tasks: list[Task], test_tasks: Seque
         entry.update({"dir": folder, "dataset": dataset_name(folder), "mixture_size": len(mixture),
                       "train_size": len(task)})
     write_json(root / "dataset_info.json", info)
-    write_json(root / "plan.json", plan)
+    write_json_streamed(root / "plan.json", plan, "stages",
+                        ({**stage.to_dict(), **extra} for stage, extra in zip(planner.stages, extras)))
 
 
 def _mixture_rng(seed: int, index: int, task: str) -> np.random.Generator:

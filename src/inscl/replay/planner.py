@@ -290,6 +290,7 @@ class ReplayPlanner:
         self._task_instructions: dict[str, list[str]] = {}
         self._task_distributions: dict[str, Any] = {}
         self._normalised: dict[str, list[str]] = {}
+        self._canonical: dict[str, list[str]] = {}  # the last stage's canonical tags
         self._tag_merger: TagMerger | None = None
 
     # ----------------------------------------------------------------------------------
@@ -322,8 +323,9 @@ class ReplayPlanner:
         self.stages.append(stage)
         return stage
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``plan.json`` document (see docs/architecture.md and docs/planner.md)."""
+    def to_dict(self, stages: bool = True) -> dict[str, Any]:
+        """The ``plan.json`` document (see docs/architecture.md and docs/planner.md);
+        ``stages=False`` leaves its ``stages`` list empty (a writer that encodes them one by one)."""
         c = self.config
         return {"format_version": PLAN_FORMAT_VERSION, "strategy": c.strategy, "budget": c.budget,
                 "seed": c.seed, "order": self.order, "config": c.to_dict(),
@@ -331,7 +333,7 @@ class ReplayPlanner:
                 "tag_encoder": self._tag_encoder.id if self.strategy.selector == "insinfo" else None,
                 "tag_merge": ({"eps": self.merge_eps, "min_samples": self.merge_min_samples,
                                "source": self.merge_source} if self.strategy.selector == "insinfo" else None),
-                "stages": [s.to_dict() for s in self.stages]}
+                "stages": [s.to_dict() for s in self.stages] if stages else []}
 
     # ----------------------------------------------------------------------------------
     def _check_task(self, task: Task) -> None:
@@ -517,6 +519,9 @@ class ReplayPlanner:
             self._check_distance_memory(stream[:j], stream[j])
         self._compute_distances([(stream[i], stream[j]) for j in range(max(1, first), len(stream))
                                  for i in range(j)])
+        # Every pair of the stream is known: the measures (16 x 50k: ~0.9 GB) are not needed
+        # again unless another task is added, which builds them anew.
+        self._task_distributions.clear()
 
     def _compute_distances(self, pairs: Sequence[tuple[Task, Task]]) -> None:
         """Fills the distance cache for ``pairs``: measures built one task at a time here,
@@ -585,7 +590,13 @@ class ReplayPlanner:
         merger.add([t for tags in normalised.values() for t in tags])
         frequency = Counter(t for tags in normalised.values() for t in tags)
         names = merger.names(frequency)
-        canonical = {s: list(dict.fromkeys(names[t] for t in tags)) for s, tags in normalised.items()}
+        canonical: dict[str, list[str]] = {}
+        for s, tags in normalised.items():
+            now = list(dict.fromkeys(names[t] for t in tags))
+            before = self._canonical.get(s)
+            # Unchanged since the last stage: every stage's plan shares one list (16 x 50k: ~1 GB less).
+            canonical[s] = before if before == now else now
+        self._canonical = canonical
         return dict(insinfo_scores(canonical)), canonical
 
     def _tags_for(self, instructions: list[str]) -> dict[str, list[str]]:
