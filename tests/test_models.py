@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import time
 
 import pytest
@@ -60,6 +61,9 @@ def test_smollm2_gguf_converted_once_and_cached(tmp_path, monkeypatch):
     config = json.loads((folder / "config.json").read_text())
     assert "quantization_config" not in config and config["vocab_size"] == 49152
     assert not list(tmp_path.glob(".*"))  # no temporary folder left behind
+    mask = os.umask(0)
+    os.umask(mask)
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's 0700: a cache others may read
     assert tok.eos_token == "<|im_end|>" and tok.pad_token is not None
     assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
     threads = torch.get_num_threads()

@@ -13,7 +13,6 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +83,9 @@ def smollm2_folder(cache_dir: str | Path | None = None) -> Path:
         del model.config.quantization_config
     if getattr(model, "is_quantized", False):
         model.is_quantized = False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{SMOLLM2}.", dir=target.parent))
+    from inscl.outdir import make_temp_dir
+
+    tmp = make_temp_dir(target, prefix=f".{SMOLLM2}.")  # normal permissions: the cache may be shared
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
