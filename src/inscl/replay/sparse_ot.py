@@ -45,10 +45,12 @@ _BLOCK = 2048
 SPARSE_DENSITY = 0.25
 _LLOYD = 3
 # Queries per chunk of the probed-cell passes: bounds their index lists to a few tens of MB.
-_QUERY_CHUNK = 8192
-# Probing mode: violated pairs added back per query, in units of n_neighbors (all of them, up to
-# 16 per probed cell, made the re-solve 8x larger for +0.14% accuracy at 20,000; bench/scale.py).
-_VIOLATION_CAP = 4
+_QUERY_CHUNK = 4096
+# Probing mode: violated pairs added back per query, in units of n_neighbors. On a 20,000 x
+# 20,000 pair (docs/benchmarks.md): all of them (up to 16 per probed cell) 1,066 MB; 4 -> 445 MB,
+# +0.14% against all; 2 -> 273 MB, +0.41%. 2 keeps two 50,000 pairs solved side by side (16
+# tasks x 50,000 on 2 threads) under 4 GB.
+_VIOLATION_CAP = 2
 
 
 @dataclass(frozen=True)
