@@ -258,7 +258,9 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_promptly_and_keeps_results(tmp_path: Path) -> None:
-    n = 8
+    # 40 items at 0.25 s, 2 at a time: ~5 s of work, so a loaded machine still interrupts it
+    # mid-way (with 8 the whole run could end before the signal arrived).
+    n = 40
     tasks = tmp_path / "stream.jsonl"
     tasks.write_text("".join(json.dumps({"instruction": f"delay item {i}", "input": "", "output": "o"}) + "\n"
                              for i in range(n)))
