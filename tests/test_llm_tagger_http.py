@@ -267,9 +267,13 @@ def test_ctrl_c_stops_promptly_and_keeps_results(tmp_path: Path) -> None:
         cmd = [sys.executable, "-m", "inscl", "--quiet", "tag", "--tasks", str(tasks), "--tagger", "openai:m",
                "--base-url", server.url, "--cache-dir", str(cache), "--concurrency", "2", "--out", str(out)]
         # A shell that starts a job in the background (CI runners, `cmd &`) makes it ignore SIGINT,
-        # and the child would inherit that: give it the default, as an interactive Ctrl-C finds it.
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        # and the child would inherit that. A handled (not ignored) SIGINT in this process is
+        # reset to the default in the child at exec, as an interactive Ctrl-C finds it.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         deadline = time.monotonic() + 60
         while _cache_lines(cache) < 2:
             assert proc.poll() is None, proc.communicate()
