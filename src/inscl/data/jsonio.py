@@ -16,8 +16,9 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from inscl.errors import InputError
 
@@ -37,12 +38,24 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Writes ``data`` to ``path`` atomically, with the usual (umask) permissions."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file to write ``path`` through: a temporary file beside it, renamed over ``path``
+    when the block ends, removed if it raises. ``mode`` is ``"w"`` (UTF-8 text, ``"\n"``
+    line ends) or ``"wb"``; the file gets the usual (umask) permissions."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        text = {"encoding": "utf-8", "newline": "\n"} if mode == "w" else {}
+        with os.fdopen(fd, mode, **text) as fh:
+            yield fh
         os.chmod(tmp, _umask_mode())  # mkstemp creates 0600; readers expect normal file modes
         os.replace(tmp, path)
     except BaseException:
@@ -69,25 +82,15 @@ def write_json_streamed(path: str | Path, doc: dict[str, Any], key: str, items: 
         return
     depth = before.rsplit("\n", 1)[-1].index('"')  # indentation of the key's line
     pad = " " * (depth + 2)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(before)
-            first = True
-            for item in items:
-                text = json.dumps(item, indent=2, ensure_ascii=False)
-                fh.write(("[\n" if first else ",\n") + pad + text.replace("\n", "\n" + pad))
-                first = False
-            fh.write("[]" if first else "\n" + " " * depth + "]")
-            fh.write(after + "\n")
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as fh:
+        fh.write(before)
+        first = True
+        for item in items:
+            text = json.dumps(item, indent=2, ensure_ascii=False)
+            fh.write(("[\n" if first else ",\n") + pad + text.replace("\n", "\n" + pad))
+            first = False
+        fh.write("[]" if first else "\n" + " " * depth + "]")
+        fh.write(after + "\n")
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:

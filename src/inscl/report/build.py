@@ -9,8 +9,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +16,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from inscl.data.jsonio import atomic_write_bytes
 from inscl.report import figures as F
 from inscl.report.aggregate import StrategySummary, summarize
 from inscl.report.html import Section, figure_html, note_html, pre_html, render_page, tables_html
@@ -81,23 +80,6 @@ def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=fig.dpi)
     return buffer.getvalue()
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Atomic write (temp file + rename), readable like a normally created file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def top_instructions_table(summaries: Sequence[StrategySummary], k: int = TOP_INSTRUCTIONS) -> Table | None:
@@ -203,9 +185,9 @@ def build_report(run_dirs: Sequence[str | Path], out_dir: str | Path, title: str
     files = ReportFiles(html=out / HTML_FILE, summary=out / SUMMARY_FILE, paired=out / PAIRED_FILE)
     for name, data in pngs.items():
         path = out / FIGURES_DIR / f"{name}.png"
-        _write_bytes(path, data)
+        atomic_write_bytes(path, data)
         files.figures[name] = path
-    _write_bytes(files.summary, summary.encode("utf-8"))
-    _write_bytes(files.paired, paired.encode("utf-8"))
-    _write_bytes(files.html, page.encode("utf-8"))  # last: its presence means the report is complete
+    atomic_write_bytes(files.summary, summary.encode("utf-8"))
+    atomic_write_bytes(files.paired, paired.encode("utf-8"))
+    atomic_write_bytes(files.html, page.encode("utf-8"))  # last: its presence means the report is complete
     return files
